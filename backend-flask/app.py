@@ -1,0 +1,47 @@
+"""The Cruddur API: create_app() builds it; gunicorn serves `app:create_app()`."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+from flask_cors import CORS
+
+from lib import errors
+from lib.db import db
+from routes import activities, health
+
+# Every setting, its default, and where it comes from: the environment variable of the same name.
+DEFAULTS = {
+    "CONNECTION_URL": None,
+    "FRONTEND_URL": None,
+    "BACKEND_URL": None,
+    "DB_POOL_SIZE": 4,  # connections per worker process
+    "DB_POOL_MIN_SIZE": 1,
+    "DB_POOL_TIMEOUT": 2.0,  # seconds a request waits for a connection before a 503
+    "DB_CONNECT_TIMEOUT": 2,  # seconds
+    "DB_RECONNECT_TIMEOUT": 300.0,  # seconds the pool keeps retrying a lost connection
+    "DB_STATEMENT_TIMEOUT_MS": 5000,
+}
+MAX_BODY_BYTES = 16 * 1024
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config.update({key: os.environ[key] for key in DEFAULTS if os.environ.get(key)})
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    if test_config:
+        app.config.update(test_config)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    errors.init_app(app)
+    db.init_app(app)
+    origins = [url.rstrip("/") for url in (app.config["FRONTEND_URL"], app.config["BACKEND_URL"]) if url]
+    CORS(app, resources={r"/api/*": {"origins": origins}}, expose_headers=["Link"],
+         allow_headers=["Content-Type", "Authorization"])
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(activities.bp)
+    return app

@@ -1,0 +1,95 @@
+"""Keyset paging: ?limit= and an opaque cursor, the next page in a Link header.
+
+The cursor encodes the (created_at, uuid) of the last item shown; the next page
+is every row strictly before it in (created_at DESC, uuid DESC) order, which an
+index serves at the same cost however deep the page is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+from flask import Request
+
+from lib.errors import ApiError
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+MAX_CURSOR_LENGTH = 200
+# The first page starts "before" everything.
+FIRST_PAGE = ("infinity", "ffffffff-ffff-ffff-ffff-ffffffffffff")
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    before_created_at: str
+    before_uuid: str
+
+    def params(self) -> dict:
+        return {
+            "limit": self.limit,
+            "before_created_at": self.before_created_at,
+            "before_uuid": self.before_uuid,
+        }
+
+
+def encode_cursor(created_at: datetime, row_uuid) -> str:
+    raw = f"{created_at.isoformat()}|{row_uuid}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, row_uuid = raw.split("|")
+        parsed = datetime.fromisoformat(created_at)
+        if parsed.tzinfo is None:
+            raise ValueError
+        return parsed.isoformat(), str(uuid.UUID(row_uuid))
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ApiError(400, "cursor_invalid") from None
+
+
+def parse_page(request: Request) -> Page:
+    """The page a request asks for; 400 for a bad limit or cursor."""
+    raw_limit = request.args.get("limit")
+    if raw_limit is None:
+        limit = DEFAULT_LIMIT
+    elif (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3
+          and 1 <= int(raw_limit) <= MAX_LIMIT):
+        limit = int(raw_limit)
+    else:
+        raise ApiError(400, "limit_invalid")
+    cursor = request.args.get("cursor")
+    before = FIRST_PAGE if cursor is None else decode_cursor(cursor)
+    return Page(limit, *before)
+
+
+def next_link(request: Request, next_cursor: str | None) -> dict:
+    """The Link header pointing at the next page, or no header on the last page."""
+    if next_cursor is None:
+        return {}
+    args = {k: v for k, v in request.args.items() if k != "cursor"}
+    args["cursor"] = next_cursor
+    return {"Link": f'<{request.path}?{urlencode(args)}>; rel="next"'}
+
+
+@dataclass(frozen=True)
+class PageResult:
+    body: str  # the page's JSON array, as Postgres built it
+    next_cursor: str | None
+
+
+def page_result(row: tuple) -> PageResult:
+    """A list query's row (body, next_created_at, next_uuid) as a PageResult."""
+    body, next_created_at, next_uuid = row
+    cursor = None if next_uuid is None else encode_cursor(next_created_at, next_uuid)
+    return PageResult(body, cursor)

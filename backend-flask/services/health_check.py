@@ -1,0 +1,10 @@
+"""Health: the API is up and its database answers."""
+
+from __future__ import annotations
+
+from lib.db import db, query_json
+
+
+def run() -> str:
+    with db.connection() as conn:
+        return query_json(conn, "health/check")

@@ -1,0 +1,67 @@
+"""Fixtures: a real PostgreSQL per test session, the API under real gunicorn, a clean database per test."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+
+from support import TEST_PASSWORD, LocalPostgres, api_server, create_database, free_port, load_schema
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def pytest_configure(config):
+    """Never let a test reach real AWS: only a local endpoint and fake credentials."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint and not _is_loopback(endpoint):
+        pytest.exit(f"refusing to run: AWS_ENDPOINT_URL={endpoint} is not on 127.0.0.1", returncode=2)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(key, None)
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                      AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE="/dev/null",
+                      AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory):
+    """The session's PostgreSQL server, with a password (so tests can prove it never leaks)."""
+    server = LocalPostgres(tmp_path_factory.mktemp("pg") / "data", free_port(),
+                           password=TEST_PASSWORD, ephemeral=True)
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(scope="session")
+def app_db_url(pg):
+    """The API's database `cruddur`, built from db/schema.sql."""
+    url = create_database(pg, "cruddur")
+    load_schema(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def api(app_db_url, tmp_path_factory):
+    """The API under gunicorn on the session database."""
+    with api_server(app_db_url, tmp_path_factory.mktemp("api") / "gunicorn.log") as server:
+        yield server
+
+
+@pytest.fixture
+def db(app_db_url):
+    """A connection to the API's database, emptied before the test."""
+    with psycopg.connect(app_db_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE public.activities, public.users")
+        yield conn
