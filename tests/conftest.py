@@ -65,3 +65,49 @@ def db(app_db_url):
     with psycopg.connect(app_db_url, autocommit=True) as conn:
         conn.execute("TRUNCATE public.activities, public.users")
         yield conn
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory):
+    """A local moto server on 127.0.0.1: the endpoint every AWS call in the tests goes to.
+
+    Yields the environment (endpoint, fake credentials, region) to give the aws CLI,
+    boto3 and the bin scripts; it points only at 127.0.0.1.
+    """
+    import subprocess
+    import time
+
+    import requests
+
+    from support import VENV_BIN
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")  # noqa: SIM115
+    process = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(endpoint + "/moto-api/", timeout=1)
+            break
+        except requests.ConnectionError:
+            assert process.poll() is None and time.monotonic() < deadline, "moto_server did not start"
+            time.sleep(0.1)
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
+           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_PAGER": ""}
+    yield env
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture
+def aws_env(moto):
+    """moto's environment after a reset: each test starts from an empty AWS account."""
+    import requests
+
+    requests.post(moto["AWS_ENDPOINT_URL"] + "/moto-api/reset", timeout=10)
+    return moto

@@ -132,12 +132,10 @@ class ApiServer:
         return None
 
     def get(self, path: str, **kwargs) -> requests.Response:
-        kwargs.setdefault("timeout", 10)
-        return requests.get(self.base + path, **kwargs)
+        return requests.get(self.base + path, timeout=kwargs.pop("timeout", 10), **kwargs)
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        kwargs.setdefault("timeout", 10)
-        return requests.request(method, self.base + path, **kwargs)
+        return requests.request(method, self.base + path, timeout=kwargs.pop("timeout", 10), **kwargs)
 
 
 @contextmanager
