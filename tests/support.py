@@ -111,7 +111,7 @@ class ApiServer:
             try:
                 requests.get(self.base + "/", timeout=1)  # any answer, even a 404, means it listens
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or a worker still booting
                 time.sleep(0.1)
         raise TimeoutError(f"gunicorn did not listen:\n{self.log()}")
 

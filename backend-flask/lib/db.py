@@ -67,7 +67,6 @@ class Database:
             max_size=int(app.config["DB_POOL_SIZE"]),
             timeout=float(app.config["DB_POOL_TIMEOUT"]),
             check=ConnectionPool.check_connection,
-            # A database that comes back is retried every ~second, not after a long backoff.
             reconnect_timeout=float(app.config["DB_RECONNECT_TIMEOUT"]),
             kwargs={
                 "connect_timeout": int(app.config["DB_CONNECT_TIMEOUT"]),
@@ -76,9 +75,12 @@ class Database:
             },
         )
         self.pool.open(wait=False)
+        # Say loudly at start when the database does not answer, but keep serving (503s)
+        # so the API recovers by itself; pool.wait() would close the pool instead.
         try:
-            self.pool.wait(timeout=float(app.config["DB_POOL_TIMEOUT"]))
-        except PoolTimeout:
+            with self.pool.connection() as conn:
+                conn.execute("SELECT 1")
+        except (PoolTimeout, psycopg.OperationalError):
             log.error("database not reachable at start (%s); serving 503 until it is",
                       safe_conninfo(url))
 

@@ -1,0 +1,86 @@
+"""bin/dev end to end: local PostgreSQL, schema and seed on first start, the API, Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+
+import requests
+from support import ROOT, LocalPostgres, free_port, script_env
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_dev(tmp_path, pg_port, api_port, log_name):
+    env = script_env(LOCAL_PG_PORT=str(pg_port), API_PORT=str(api_port),
+                     LOCAL_PG_DATADIR=str(tmp_path / "pgdata"), CONNECTION_URL=None)
+    log = open(tmp_path / log_name, "w")  # noqa: SIM115 - closed by the caller
+    process = subprocess.Popen([str(ROOT / "bin" / "dev")], cwd=tmp_path, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    return process, log
+
+
+def wait_for_feed(api_port: int, process, timeout: float = 90) -> list:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "bin/dev exited early"
+        try:
+            response = requests.get(f"http://127.0.0.1:{api_port}/api/activities/home", timeout=2)
+            if response.status_code == 200:
+                return response.json()
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError("the API did not answer")
+
+
+def stop_with_ctrl_c(process, log) -> int:
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=30)
+    finally:
+        log.close()
+
+
+def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path):
+    pg_port, api_port = free_port(), free_port()
+    try:
+        run_dev_twice(tmp_path, pg_port, api_port)
+    finally:
+        LocalPostgres(tmp_path / "pgdata", pg_port).destroy()  # as root the data lives in /var/tmp
+
+
+def run_dev_twice(tmp_path, pg_port, api_port):
+    process, log = start_dev(tmp_path, pg_port, api_port, "dev1.log")
+    try:
+        feed = wait_for_feed(api_port, process)
+        assert [item["message"] for item in feed] == ["This was imported as seed data!"]
+    finally:
+        stop_with_ctrl_c(process, log)
+    output = (tmp_path / "dev1.log").read_text()
+    assert "== starting the local PostgreSQL" in output
+    assert "db-setup local: done" in output
+    assert not port_open(api_port), "the API still listens"
+    assert not port_open(pg_port), "PostgreSQL still listens"
+    assert (tmp_path / "pgdata").exists()
+
+    # A second start keeps the data: no setup again.
+    process, log = start_dev(tmp_path, pg_port, api_port, "dev2.log")
+    try:
+        assert len(wait_for_feed(api_port, process)) == 1
+    finally:
+        stop_with_ctrl_c(process, log)
+    assert "db-setup" not in (tmp_path / "dev2.log").read_text()
+    assert not port_open(pg_port)
+
+
+def test_dev_rejects_unknown_arguments():
+    result = subprocess.run([str(ROOT / "bin" / "dev"), "--prod-like"], env=script_env(),
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "unknown argument '--prod-like'" in result.stderr
