@@ -8,15 +8,20 @@ import os
 from flask import Flask
 from flask_cors import CORS
 
-from lib import errors
+from lib import auth, errors
 from lib.db import db
-from routes import activities, health
+from routes import activities, health, openapi, users
 
 # Every setting, its default, and where it comes from: the environment variable of the same name.
 DEFAULTS = {
     "CONNECTION_URL": None,
     "FRONTEND_URL": None,
     "BACKEND_URL": None,
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_COGNITO_USER_POOL_ID": None,
+    "AWS_COGNITO_USER_POOL_CLIENT_ID": None,
+    "COGNITO_JWKS_URL": None,  # default: the user pool's well-known JWKS URL
+    "COGNITO_JWKS_REFETCH_SECONDS": 30,  # at most one refetch per worker this often (unknown kid)
     "DB_POOL_SIZE": 4,  # connections per worker process
     "DB_POOL_MIN_SIZE": 1,
     "DB_POOL_TIMEOUT": 2.0,  # seconds a request waits for a connection before a 503
@@ -41,10 +46,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     errors.init_app(app)
     db.init_app(app)
+    auth.init_app(app)
     origins = [url.rstrip("/") for url in (app.config["FRONTEND_URL"], app.config["BACKEND_URL"]) if url]
     CORS(app, resources={r"/api/*": {"origins": origins}}, expose_headers=["Link"],
          allow_headers=["Content-Type", "Authorization"])
 
     app.register_blueprint(health.bp)
     app.register_blueprint(activities.bp)
+    app.register_blueprint(users.bp)
+    app.register_blueprint(openapi.bp)
     return app

@@ -8,7 +8,7 @@ import os
 
 bind = os.environ.get("BIND", "0.0.0.0:4567")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
+worker_class = "lib.gunicorn_worker.JsonErrorWorker"  # gthread, JSON error pages
 threads = int(os.environ.get("WEB_THREADS", "4"))
 graceful_timeout = 10
 accesslog = "-"

@@ -9,7 +9,15 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from support import TEST_PASSWORD, LocalPostgres, api_server, create_database, free_port, load_schema
+from support import (
+    TEST_PASSWORD,
+    FakeCognito,
+    LocalPostgres,
+    api_server,
+    create_database,
+    free_port,
+    load_schema,
+)
 
 
 def _is_loopback(url: str) -> bool:
@@ -27,6 +35,12 @@ def pytest_configure(config):
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if endpoint and not _is_loopback(endpoint):
         pytest.exit(f"refusing to run: AWS_ENDPOINT_URL={endpoint} is not on 127.0.0.1", returncode=2)
+    # awscli v1 ignores AWS_ENDPOINT_URL for some services (rds in us-east-1): any request that
+    # is not for this machine goes to a closed local port instead of leaving it.
+    dead_proxy = f"http://127.0.0.1:{free_port()}"
+    os.environ.update(HTTP_PROXY=dead_proxy, HTTPS_PROXY=dead_proxy, http_proxy=dead_proxy,
+                      https_proxy=dead_proxy, NO_PROXY="127.0.0.1,localhost",
+                      no_proxy="127.0.0.1,localhost")
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         os.environ.pop(key, None)
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
@@ -53,9 +67,18 @@ def app_db_url(pg):
 
 
 @pytest.fixture(scope="session")
-def api(app_db_url, tmp_path_factory):
-    """The API under gunicorn on the session database."""
-    with api_server(app_db_url, tmp_path_factory.mktemp("api") / "gunicorn.log") as server:
+def cognito():
+    """A fake user pool: its JWKS on 127.0.0.1 and a way to sign tokens."""
+    pool = FakeCognito()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="session")
+def api(app_db_url, cognito, tmp_path_factory):
+    """The API under gunicorn on the session database, trusting the fake user pool."""
+    log = tmp_path_factory.mktemp("api") / "gunicorn.log"
+    with api_server(app_db_url, log, **cognito.env(), COGNITO_JWKS_REFETCH_SECONDS="0") as server:
         yield server
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import psycopg
@@ -132,10 +133,16 @@ class ApiServer:
         return None
 
     def get(self, path: str, **kwargs) -> requests.Response:
-        return requests.get(self.base + path, timeout=kwargs.pop("timeout", 10), **kwargs)
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return self.request("POST", path, **kwargs)
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, self.base + path, timeout=kwargs.pop("timeout", 10), **kwargs)
+        """One request; its response is checked against openapi.yml when the route is in it."""
+        response = requests.request(method, self.base + path, timeout=kwargs.pop("timeout", 10), **kwargs)
+        assert_matches_spec(response)
+        return response
 
 
 @contextmanager
@@ -166,3 +173,92 @@ def insert_activity(conn, user_uuid: str, message: str, *, age: str = "0 seconds
         (user_uuid, message, reply_to, age, expires_in),
     ).fetchone()
     return row[0]
+
+
+class FakeCognito:
+    """A user pool's signing key, its JWKS served on 127.0.0.1, and tokens signed with it."""
+
+    REGION = "us-east-1"
+    POOL_ID = "us-east-1_TestPool"
+    CLIENT_ID = "test-client-id"
+
+    def __init__(self):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = "test-kid-1"
+        public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        self.jwks = {"keys": [{**public_jwk, "kid": self.kid, "alg": "RS256", "use": "sig"}]}
+        self.fetches = 0
+        cognito = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                cognito.fetches += 1
+                body = json.dumps(cognito.jwks).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.jwks_url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def issuer(self) -> str:
+        return f"https://cognito-idp.{self.REGION}.amazonaws.com/{self.POOL_ID}"
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_DEFAULT_REGION": self.REGION, "AWS_COGNITO_USER_POOL_ID": self.POOL_ID,
+                "AWS_COGNITO_USER_POOL_CLIENT_ID": self.CLIENT_ID, "COGNITO_JWKS_URL": self.jwks_url}
+
+    def token(self, sub: str, *, key=None, kid: str | None = None, expires_in: int = 3600,
+              **claims) -> str:
+        """An access token as Cognito issues it; override any claim to forge a bad one."""
+        import jwt
+
+        now = int(time.time())
+        payload = {"sub": sub, "iss": self.issuer, "client_id": self.CLIENT_ID, "token_use": "access",
+                   "scope": "aws.cognito.signin.user.admin", "auth_time": now, "iat": now,
+                   "exp": now + expires_in, "jti": os.urandom(8).hex(), "username": sub, **claims}
+        return jwt.encode(payload, key or self.key, algorithm="RS256",
+                          headers={"kid": kid or self.kid})
+
+    def headers(self, sub: str, **kwargs) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(sub, **kwargs)}"}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@cache
+def openapi_spec():
+    from openapi_core import OpenAPI
+
+    return OpenAPI.from_file_path(str(BACKEND / "openapi.yml"))
+
+
+def assert_matches_spec(response: requests.Response) -> None:
+    """The response is one openapi.yml allows for its request (routes outside it are skipped)."""
+    from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+    from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
+
+    request = RequestsOpenAPIRequest(response.request)
+    try:
+        openapi_spec().validate_response(request, RequestsOpenAPIResponse(response))
+    except (PathNotFound, OperationNotFound):
+        return
+    except Exception as err:
+        raise AssertionError(f"{response.request.method} {response.request.url} -> "
+                             f"{response.status_code} {response.text[:300]!r} breaks openapi.yml: "
+                             f"{err!r:.400} {getattr(err, '__cause__', '')!r:.600}") from None

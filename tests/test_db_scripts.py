@@ -6,7 +6,9 @@ import shutil
 import subprocess
 
 import psycopg
+import psycopg.sql
 import pytest
+
 from support import ROOT, TEST_PASSWORD, create_database, run_script, script_env
 
 SCRIPTS = ["db-create", "db-drop", "db-schema-load", "db-seed", "db-sessions", "db-setup", "db-connect"]
@@ -27,7 +29,8 @@ def env(local):
 
 def count(url: str, table: str) -> int:
     with psycopg.connect(url) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        query = psycopg.sql.SQL("SELECT count(*) FROM {}").format(psycopg.sql.Identifier(table))
+        return conn.execute(query).fetchone()[0]
 
 
 def test_setup_twice_in_a_row(env, local, tmp_path):
@@ -169,9 +172,10 @@ def test_broken_sql_file_fails_the_script(pg, tmp_path):
     copy = tmp_path / "project"
     shutil.copytree(ROOT / "bin", copy / "bin")
     shutil.copytree(ROOT / "tools", copy / "tools")
-    (copy / "db").mkdir()
+    shutil.copytree(ROOT / "db" / "migrations", copy / "db" / "migrations")
     schema = (ROOT / "db" / "schema.sql").read_text()
-    (copy / "db" / "schema.sql").write_text(schema + "\nCREATE TABLE broken (;\nCREATE TABLE after_error (id int);\n")
+    broken = "\nCREATE TABLE broken (;\nCREATE TABLE after_error (id int);\n"
+    (copy / "db" / "schema.sql").write_text(schema + broken)
     shutil.copy(ROOT / "db" / "seed.sql", copy / "db" / "seed.sql")
     url = create_database(pg, "scripts_broken")
     result = subprocess.run([str(copy / "bin" / "db-setup")], env=script_env(CONNECTION_URL=url),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
+import requests
 
 
 @pytest.mark.parametrize("path", ["/", "/api/nope", "/api/activities/nope/deeper"])
@@ -46,3 +49,24 @@ def test_cors_refuses_other_origins(api, db, origin):
     response = api.get("/api/activities/home", headers={"Origin": origin})
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize("headers,path,status,code", [
+    ({}, "/api/activities/@" + "h" * 10_000, 414, "uri_too_long"),
+    ({"X-Big": "b" * 9000}, "/api/activities/home", 431, "request_header_fields_too_large"),
+])
+def test_errors_gunicorn_answers_itself_are_json_too(api, headers, path, status, code):
+    """Requests refused before they reach Flask still get a JSON error."""
+    response = requests.get(api.base + path, headers=headers, timeout=10)
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"errors": [code]}
+
+
+def test_a_malformed_request_line_gets_a_json_400(api):
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as sock:
+        sock.sendall(b"GARBAGE\r\n\r\n")
+        reply = sock.recv(4096).decode("latin1")
+    assert reply.startswith("HTTP/1.1 400")
+    assert "Content-Type: application/json" in reply
+    assert reply.endswith('{"errors": ["bad_request"]}')

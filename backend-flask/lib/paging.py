@@ -1,8 +1,9 @@
 """Keyset paging: ?limit= and an opaque cursor, the next page in a Link header.
 
 The cursor encodes the (created_at, uuid) of the last item shown; the next page
-is every row strictly before it in (created_at DESC, uuid DESC) order, which an
-index serves at the same cost however deep the page is.
+is every row strictly past it in the list's order ((created_at, uuid) descending
+for feeds, ascending for a thread's replies), which an index serves at the same
+cost however deep the page is.
 """
 
 from __future__ import annotations
@@ -21,21 +22,22 @@ from lib.errors import ApiError
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_CURSOR_LENGTH = 200
-# The first page starts "before" everything.
-FIRST_PAGE = ("infinity", "ffffffff-ffff-ffff-ffff-ffffffffffff")
+# Where the first page starts: past every row, in either order.
+NEWEST_FIRST_START = ("infinity", "ffffffff-ffff-ffff-ffff-ffffffffffff")
+OLDEST_FIRST_START = ("-infinity", "00000000-0000-0000-0000-000000000000")
 
 
 @dataclass(frozen=True)
 class Page:
     limit: int
-    before_created_at: str
-    before_uuid: str
+    cursor_created_at: str
+    cursor_uuid: str
 
     def params(self) -> dict:
         return {
             "limit": self.limit,
-            "before_created_at": self.before_created_at,
-            "before_uuid": self.before_uuid,
+            "cursor_created_at": self.cursor_created_at,
+            "cursor_uuid": self.cursor_uuid,
         }
 
 
@@ -58,7 +60,7 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         raise ApiError(400, "cursor_invalid") from None
 
 
-def parse_page(request: Request) -> Page:
+def parse_page(request: Request, oldest_first: bool = False) -> Page:
     """The page a request asks for; 400 for a bad limit or cursor."""
     raw_limit = request.args.get("limit")
     if raw_limit is None:
@@ -69,8 +71,9 @@ def parse_page(request: Request) -> Page:
     else:
         raise ApiError(400, "limit_invalid")
     cursor = request.args.get("cursor")
-    before = FIRST_PAGE if cursor is None else decode_cursor(cursor)
-    return Page(limit, *before)
+    if cursor is not None:
+        return Page(limit, *decode_cursor(cursor))
+    return Page(limit, *(OLDEST_FIRST_START if oldest_first else NEWEST_FIRST_START))
 
 
 def next_link(request: Request, next_cursor: str | None) -> dict:

@@ -1,0 +1,16 @@
+"""One activity of a user and its replies, oldest first."""
+
+from __future__ import annotations
+
+from lib.db import db, query_row
+from lib.errors import ApiError
+from lib.paging import Page, PageResult, page_result
+
+
+def run(handle: str, activity_uuid: str, page: Page) -> PageResult:
+    with db.connection() as conn:
+        row = query_row(conn, "activities/show",
+                        {"handle": handle, "uuid": activity_uuid, **page.params()})
+    if row is None:
+        raise ApiError(404, "activity_not_found")
+    return page_result(row)

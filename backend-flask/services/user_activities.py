@@ -1,0 +1,15 @@
+"""A user's profile and their live activities, newest first."""
+
+from __future__ import annotations
+
+from lib.db import db, query_row
+from lib.errors import ApiError
+from lib.paging import Page, PageResult, page_result
+
+
+def run(handle: str, page: Page) -> PageResult:
+    with db.connection() as conn:
+        row = query_row(conn, "activities/user", {"handle": handle, **page.params()})
+    if row is None:
+        raise ApiError(404, "user_not_found")
+    return page_result(row)

@@ -1,0 +1,14 @@
+"""The short form of a user: uuid, handle, display name."""
+
+from __future__ import annotations
+
+from lib.db import db, query_json
+from lib.errors import ApiError
+
+
+def run(handle: str) -> str:
+    with db.connection() as conn:
+        user = query_json(conn, "users/short", {"handle": handle})
+    if user is None:
+        raise ApiError(404, "user_not_found")
+    return user

@@ -1,0 +1,113 @@
+"""Cognito access tokens: verified signature and claims, the caller looked up by `sub`."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from support import insert_user
+
+SIGNED_IN_ROUTES = [("POST", "/api/activities"), ("GET", "/api/activities/notifications")]
+
+
+@pytest.fixture
+def alice(db):
+    insert_user(db, "alice", cognito_user_id="sub-alice")
+    return "sub-alice"
+
+
+def call(api, method, path, headers):
+    return api.request(method, path, headers=headers, json={"message": "hi", "ttl": "1-day"})
+
+
+@pytest.mark.parametrize("method,path", SIGNED_IN_ROUTES)
+def test_valid_token_is_accepted(api, cognito, alice, method, path):
+    assert call(api, method, path, cognito.headers(alice)).status_code == 200
+
+
+@pytest.mark.parametrize("method,path", SIGNED_IN_ROUTES)
+def test_missing_token_is_401(api, db, method, path):
+    response = call(api, method, path, {})
+    assert response.status_code == 401
+    assert response.json() == {"errors": ["token_missing"]}
+
+
+def forged_headers(cognito, sub):
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return {
+        "expired": cognito.headers(sub, expires_in=-60),
+        "signed by another key": cognito.headers(sub, key=other_key),
+        "id token": cognito.headers(sub, token_use="id"),
+        "other client": cognito.headers(sub, client_id="someone-else"),
+        "other issuer": cognito.headers(sub, iss="https://cognito-idp.us-east-1.amazonaws.com/other"),
+        "unknown kid": cognito.headers(sub, kid="no-such-kid"),
+        "not a jwt": {"Authorization": "Bearer not.a.jwt"},
+        "garbage": {"Authorization": "Bearer \u00e9\u00e9"},
+        "basic scheme": {"Authorization": "Basic YWxpY2U6cGFzcw=="},
+        "empty bearer": {"Authorization": "Bearer "},
+        "huge": {"Authorization": "Bearer " + "a" * 8000},
+    }
+
+
+@pytest.mark.parametrize("case", ["expired", "signed by another key", "id token", "other client",
+                                  "other issuer", "unknown kid", "not a jwt", "garbage", "basic scheme",
+                                  "empty bearer", "huge"])
+@pytest.mark.parametrize("method,path", SIGNED_IN_ROUTES)
+def test_bad_tokens_are_401_and_change_nothing(api, db, cognito, alice, method, path, case):
+    response = call(api, method, path, forged_headers(cognito, alice)[case])
+    assert response.status_code == 401
+    assert response.json()["errors"][0] in {"token_invalid", "token_expired"}
+    assert db.execute("SELECT count(*) FROM activities").fetchone() == (0,)
+
+
+def test_expired_token_says_so(api, db, cognito, alice):
+    response = call(api, "POST", "/api/activities", cognito.headers(alice, expires_in=-60))
+    assert response.json() == {"errors": ["token_expired"]}
+
+
+def test_token_of_a_user_unknown_to_the_api_is_401(api, db, cognito):
+    response = call(api, "POST", "/api/activities", cognito.headers("sub-nobody"))
+    assert response.status_code == 401
+    assert response.json() == {"errors": ["user_unknown"]}
+
+
+def test_home_works_with_and_without_a_token(api, cognito, alice):
+    assert api.get("/api/activities/home").status_code == 200
+    assert api.get("/api/activities/home", headers=cognito.headers(alice)).status_code == 200
+
+
+def test_keys_are_cached_not_fetched_per_request(api, cognito, alice):
+    for _ in range(5):
+        assert call(api, "GET", "/api/activities/notifications", cognito.headers(alice)).status_code == 200
+    fetches = cognito.fetches
+    for _ in range(5):
+        call(api, "GET", "/api/activities/notifications", cognito.headers(alice))
+    assert cognito.fetches == fetches
+
+
+def test_rotated_key_is_fetched_on_an_unknown_kid(api, cognito, alice):
+    import json
+
+    import jwt
+
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    new_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(new_key.public_key()))
+    cognito.jwks["keys"].append({**new_jwk, "kid": "rotated-kid", "alg": "RS256", "use": "sig"})
+    try:
+        headers = cognito.headers(alice, key=new_key, kid="rotated-kid")
+        for _ in range(4):  # whichever worker answers
+            assert call(api, "GET", "/api/activities/notifications", headers).status_code == 200
+    finally:
+        cognito.jwks["keys"].pop()
+
+
+def test_unknown_kids_cannot_make_the_api_hammer_the_jwks_endpoint(app_db_url, cognito, alice, tmp_path):
+    """With the default throttle, a flood of forged kids costs one fetch per worker."""
+    from support import api_server
+
+    with api_server(app_db_url, tmp_path / "gunicorn.log", **cognito.env()) as api:
+        before = cognito.fetches
+        for i in range(10):
+            headers = cognito.headers(alice, kid=f"forged-{i}")
+            assert call(api, "GET", "/api/activities/notifications", headers).status_code == 401
+        assert cognito.fetches - before <= 2  # two workers

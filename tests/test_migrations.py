@@ -1,0 +1,532 @@
+"""Migrations: bin/db-migration-new, db-migrate, db-rollback, db-migrate-status, and db-schema-load's
+record of the migrations db/schema.sql contains. Real PostgreSQL, the scripts as subprocesses.
+
+Most tests point the tools at a migrations folder of their own (MIGRATIONS_DIR); the tests of
+the repository's migrations use db/migrations itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from support import ROOT, TEST_PASSWORD, create_database, run_script, script_env
+
+REPO_MIGRATIONS = ROOT / "db" / "migrations"
+FILE_RE = re.compile(r"([0-9]{14})_([a-z0-9_]+)\.(up|down)\.sql")
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def database(pg):
+    """A fresh, empty database; yields its URL."""
+    name = "mig_" + os.urandom(4).hex()
+    url = create_database(pg, name)
+    yield url
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """An empty migrations folder for one test."""
+    path = tmp_path / "migrations"
+    path.mkdir()
+    return path
+
+
+def write(folder: Path, version: str, name: str, up: str, down: str = "SELECT 1;\n") -> Path:
+    """A migration pair; returns the up file."""
+    up_path = folder / f"{version}_{name}.up.sql"
+    up_path.write_text(up)
+    (folder / f"{version}_{name}.down.sql").write_text(down)
+    return up_path
+
+
+def env_for(url: str, folder: Path | None = None, **extra: str) -> dict[str, str]:
+    return script_env(CONNECTION_URL=url, MIGRATIONS_DIR=str(folder) if folder else None, **extra)
+
+
+def run(name: str, *args: str, url: str, folder: Path | None = None, expect: int = 0, **extra: str):
+    result = run_script(name, *args, env=env_for(url, folder, **extra))
+    assert result.returncode == expect, f"bin/{name} {args}: exit {result.returncode}\n" \
+                                        f"{result.stdout}\n{result.stderr}"
+    return result
+
+
+def query(url: str, sql: str, *params) -> list[tuple]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def recorded(url: str) -> list[tuple]:
+    """schema_migrations, whole rows, in version order ([] when there is no such table)."""
+    if not exists(url, "public.schema_migrations"):
+        return []
+    return query(url, "SELECT version, name, checksum, applied_at"
+                      " FROM public.schema_migrations ORDER BY version")
+
+
+def versions(url: str) -> list[str]:
+    return [row[0] for row in recorded(url)]
+
+
+def exists(url: str, table: str) -> bool:
+    return query(url, "SELECT to_regclass(%s) IS NOT NULL", table)[0][0]
+
+
+def schema_dump(pg, url: str) -> str:
+    """pg_dump --schema-only of the database at `url`, without comments and session settings."""
+    dbname = url.rsplit("/", 1)[1]
+    env = {**os.environ, "PGPASSWORD": pg.password or ""}
+    result = subprocess.run(
+        [str(pg.bindir / "pg_dump"), "--schema-only", "--no-owner", "--no-privileges",
+         "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", dbname],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    lines = [line for line in result.stdout.splitlines()
+             if line.strip() and not line.startswith(("--", "SET ", "SELECT pg_catalog.set_config",
+                                                      "\\restrict", "\\unrestrict"))]
+    return "\n".join(lines)
+
+
+def repo_migrations() -> list[tuple[str, str]]:
+    """(version, name) of every migration in db/migrations, oldest first."""
+    found = {FILE_RE.fullmatch(p.name).group(1, 2) for p in REPO_MIGRATIONS.glob("*.sql")}
+    return sorted(found)
+
+
+def copy_migration(version: str, name: str, folder: Path) -> None:
+    for part in ("up", "down"):
+        shutil.copy(REPO_MIGRATIONS / f"{version}_{name}.{part}.sql", folder)
+
+
+# -- db-migration-new ------------------------------------------------------------------------------
+
+def test_new_creates_the_next_pair_from_the_template(folder):
+    env = script_env(MIGRATIONS_DIR=str(folder))
+    before = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    first = run_script("db-migration-new", "add_users_bio", env=env)
+    assert first.returncode == 0, first.stderr
+    up, down = (Path(line) for line in first.stdout.splitlines())
+    assert up.read_text().startswith(f"-- {up}\n") and down.is_file()
+    version, name, part = FILE_RE.fullmatch(up.name).groups()
+    assert (name, part) == ("add_users_bio", "up") and down.name == f"{version}_{name}.down.sql"
+    created = datetime.strptime(version, "%Y%m%d%H%M%S")
+    assert before <= created <= datetime.now(UTC).replace(tzinfo=None)  # UTC, to the second
+
+    # the same second: still a later version, so name order stays creation order
+    second = run_script("db-migration-new", "add_users_location", env=env)
+    assert second.returncode == 0, second.stderr
+    assert Path(second.stdout.splitlines()[0]).name[:14] > version
+
+    # a migration from a clock ahead of ours: the next one still sorts after it
+    write(folder, "20991231235959", "from_the_future", "SELECT 1;\n")
+    third = run_script("db-migration-new", "after_the_future", env=env)
+    assert Path(third.stdout.splitlines()[0]).name == "21000101000000_after_the_future.up.sql"
+
+
+@pytest.mark.parametrize("name", ["Add_bio", "add-bio", "add bio", "../escape", "", "prod", "x" * 81])
+def test_new_rejects_bad_names(folder, name):
+    result = run_script("db-migration-new", name, env=script_env(MIGRATIONS_DIR=str(folder)))
+    assert result.returncode != 0
+    assert result.stderr.startswith("error: ")
+    assert list(folder.iterdir()) == []
+
+
+def test_new_rejects_a_name_in_use_and_bad_usage(folder):
+    write(folder, "20250101000000", "add_users_bio", "SELECT 1;\n")
+    env = script_env(MIGRATIONS_DIR=str(folder))
+    taken = run_script("db-migration-new", "add_users_bio", env=env)
+    assert taken.returncode == 1 and "exists already" in taken.stderr
+    assert run_script("db-migration-new", env=env).returncode == 1
+    assert "usage" in run_script("db-migration-new", "a", "b", env=env).stderr
+    assert len(list(folder.iterdir())) == 2
+
+
+# -- db-migrate ------------------------------------------------------------------------------------
+
+def test_applies_pending_in_version_order_whatever_the_file_order(database, folder):
+    # created newest first, and the newest file has the oldest mtime
+    write(folder, "20250103000000", "third", "INSERT INTO public.log (name) VALUES ('third');\n",
+          "DELETE FROM public.log WHERE name = 'third';\n")
+    write(folder, "20250101000000", "first", "CREATE TABLE public.log (id serial, name text);\n",
+          "DROP TABLE public.log;\n")
+    write(folder, "20250102000000", "second", "INSERT INTO public.log (name) VALUES ('second');\n",
+          "DELETE FROM public.log WHERE name = 'second';\n")
+    os.utime(folder / "20250103000000_third.up.sql", (1, 1))
+
+    status = run("db-migrate-status", url=database, folder=folder).stdout
+    assert re.findall(r"^(pending) +(\S+)", status, re.M) == [
+        ("pending", "20250101000000_first"), ("pending", "20250102000000_second"),
+        ("pending", "20250103000000_third")]
+
+    out = run("db-migrate", url=database, folder=folder).stdout
+    assert re.findall(r"^applying (\S+)", out, re.M) == [
+        "20250101000000_first", "20250102000000_second", "20250103000000_third"]
+    assert "applied 3 migration(s)" in out
+    assert query(database, "SELECT name FROM public.log ORDER BY id") == [("second",), ("third",)]
+
+    # a migration merged late from another branch: older than the newest applied, still pending
+    write(folder, "20250102120000", "merged_late", "INSERT INTO public.log (name) VALUES ('late');\n",
+          "DELETE FROM public.log WHERE name = 'late';\n")
+    status = run("db-migrate-status", url=database, folder=folder).stdout
+    assert re.findall(r"^([a-z-]+) +([0-9]{14}_\w+)", status, re.M) == [
+        ("applied", "20250101000000_first"), ("applied", "20250102000000_second"),
+        ("pending", "20250102120000_merged_late"), ("applied", "20250103000000_third")]
+    assert status.rstrip().endswith("3 applied, 1 pending")
+    out = run("db-migrate", url=database, folder=folder).stdout
+    assert re.findall(r"^applying (.+)$", out, re.M) == [
+        "20250102120000_merged_late (older than the newest applied migration: merged late)"]
+    assert query(database, "SELECT name FROM public.log ORDER BY id") == [("second",), ("third",), ("late",)]
+
+    # rollback undoes what was applied last first: the late one, not the newest version
+    out = run("db-rollback", url=database, folder=folder).stdout
+    assert re.findall(r"^rolling back (\S+)", out, re.M) == ["20250102120000_merged_late"]
+    assert versions(database) == ["20250101000000", "20250102000000", "20250103000000"]
+
+
+def test_rerun_is_a_no_op(pg, database, folder):
+    write(folder, "20250101000000", "create_t", "CREATE TABLE public.t (a int);\n")
+    write(folder, "20250102000000", "fill_t", "INSERT INTO public.t VALUES (1);\n")
+    run("db-migrate", url=database, folder=folder)
+    rows, dump = recorded(database), schema_dump(pg, database)
+
+    out = run("db-migrate", url=database, folder=folder).stdout
+    assert "up to date: 2 migration(s) applied, none pending" in out
+    assert "applying" not in out
+    assert recorded(database) == rows  # applied_at included
+    assert schema_dump(pg, database) == dump
+    assert query(database, "SELECT a FROM public.t") == [(1,)]
+
+
+def test_failing_migration_leaves_no_trace_and_names_file_and_line(pg, database, folder):
+    write(folder, "20250101000000", "good", "CREATE TABLE public.good (a int);\n")
+    run("db-migrate", url=database, folder=folder)
+    rows, dump = recorded(database), schema_dump(pg, database)
+
+    bad = write(folder, "20250102000000", "bad",
+                "-- creates a table, then fails\n"
+                "CREATE TABLE public.half_done (a int);\n"
+                "INSERT INTO public.half_done\n"
+                "  VALUES (1 / 0);\n"
+                "CREATE TABLE public.never (a int);\n")
+    write(folder, "20250103000000", "after_bad", "CREATE TABLE public.after_bad (a int);\n")
+    result = run("db-migrate", url=database, folder=folder, expect=1)
+
+    assert f"{bad}:4: ERROR:  division by zero" in result.stderr  # psql: file and (last) line
+    assert f"error: {bad} failed" in result.stderr and "rolled back and not recorded" in result.stderr
+    assert "applying 20250103000000_after_bad" not in result.stdout
+    assert recorded(database) == rows
+    assert schema_dump(pg, database) == dump
+    assert not exists(database, "public.half_done") and not exists(database, "public.after_bad")
+
+    # fixed, it applies with the one after it
+    bad.write_text("CREATE TABLE public.half_done (a int);\n")
+    run("db-migrate", url=database, folder=folder)
+    assert versions(database) == ["20250101000000", "20250102000000", "20250103000000"]
+
+
+def test_concurrent_runs_apply_each_migration_exactly_once(database, folder):
+    write(folder, "20250101000000", "create_counter", "CREATE TABLE public.counter (n int);\n")
+    write(folder, "20250102000000", "slow", "SELECT pg_sleep(0.5);\nINSERT INTO public.counter VALUES (2);\n")
+    write(folder, "20250103000000", "count", "INSERT INTO public.counter VALUES (3);\n")
+    env = env_for(database, folder)
+    runs = [subprocess.Popen([str(ROOT / "bin" / "db-migrate")], env=env, cwd="/", text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(5)]
+    outputs = [process.communicate(timeout=60) for process in runs]
+    results = [(process.returncode, out, err) for process, (out, err) in zip(runs, outputs, strict=True)]
+
+    output = "".join(out + err for _, out, err in results)
+    assert [code for code, _, _ in results] == [0] * 5, output
+    assert TEST_PASSWORD not in output and "Traceback" not in output
+    for migration in ("20250101000000_create_counter", "20250102000000_slow", "20250103000000_count"):
+        assert output.count(f"applying {migration}\n") == 1, output
+    assert output.count("up to date: 3 migration(s) applied") == 4
+    assert query(database, "SELECT n FROM public.counter ORDER BY n") == [(2,), (3,)]
+    assert versions(database) == ["20250101000000", "20250102000000", "20250103000000"]
+
+
+def test_changed_migration_stops_the_run(database, folder):
+    first = write(folder, "20250101000000", "create_t", "CREATE TABLE public.t (a int);\n",
+                  "DROP TABLE public.t;\n")
+    run("db-migrate", url=database, folder=folder)
+    original = first.read_text()
+    first.write_text(original.replace("(a int)", "(a bigint)"))
+    write(folder, "20250102000000", "add_b", "ALTER TABLE public.t ADD COLUMN b int;\n")
+
+    result = run("db-migrate", url=database, folder=folder, expect=1)
+    assert f"error: {first} changed after it was applied" in result.stderr
+    assert "applying" not in result.stdout
+    assert versions(database) == ["20250101000000"]
+
+    status = run("db-migrate-status", url=database, folder=folder).stdout
+    assert re.search(r"^changed +20250101000000_create_t .*changed after it was applied", status, re.M)
+    assert "changed after it was applied" in run("db-rollback", url=database, folder=folder, expect=1).stderr
+
+    # a rename is a change too
+    first.write_text(original)
+    renamed = folder / "20250101000000_make_t.up.sql"
+    first.rename(renamed)
+    (folder / "20250101000000_create_t.down.sql").rename(folder / "20250101000000_make_t.down.sql")
+    assert "restore the old name" in run("db-migrate", url=database, folder=folder, expect=1).stderr
+
+    renamed.rename(first)
+    (folder / "20250101000000_make_t.down.sql").rename(folder / "20250101000000_create_t.down.sql")
+    run("db-migrate", url=database, folder=folder)
+    assert versions(database) == ["20250101000000", "20250102000000"]
+
+
+# -- db-rollback -----------------------------------------------------------------------------------
+
+def test_rollback_n_steps(database, folder):
+    for n in (1, 2, 3):
+        write(folder, f"2025010{n}000000", f"create_t{n}", f"CREATE TABLE public.t{n} (a int);\n",
+              f"DROP TABLE public.t{n};\n")
+    run("db-migrate", url=database, folder=folder)
+
+    out = run("db-rollback", "2", url=database, folder=folder).stdout
+    assert re.findall(r"^rolling back (\S+)", out, re.M) == [
+        "20250103000000_create_t3", "20250102000000_create_t2"]
+    assert "rolled back 2 migration(s); 1 applied, newest 20250101000000_create_t1" in out
+    assert versions(database) == ["20250101000000"]
+    assert [exists(database, f"public.t{n}") for n in (1, 2, 3)] == [True, False, False]
+
+    too_many = run("db-rollback", "2", url=database, folder=folder, expect=1)
+    assert "cannot roll back 2 migration(s): 1 applied" in too_many.stderr
+    run("db-rollback", url=database, folder=folder)  # one step by default
+    assert versions(database) == [] and not exists(database, "public.t1")
+    assert "0 applied" in run("db-rollback", url=database, folder=folder, expect=1).stderr
+
+    for bad in ("0", "-1", "two", "--steps=2"):
+        result = run("db-rollback", bad, url=database, folder=folder, expect=1)
+        assert result.stderr.startswith("error: ") and "STEPS" in result.stderr
+
+
+def test_failing_down_keeps_the_migration_applied(database, folder):
+    write(folder, "20250101000000", "create_t", "CREATE TABLE public.t (a int);\n", "DROP TABLE public.t;\n")
+    down = folder / "20250102000000_irreversible.down.sql"
+    write(folder, "20250102000000", "irreversible", "INSERT INTO public.t VALUES (1);\n")
+    down.write_text("DELETE FROM public.t;\n"
+                    "DO $$ BEGIN RAISE EXCEPTION 'irreversible cannot be rolled back'; END $$;\n")
+    run("db-migrate", url=database, folder=folder)
+
+    result = run("db-rollback", "2", url=database, folder=folder, expect=1)
+    assert f"{down}:2: ERROR:  irreversible cannot be rolled back" in result.stderr
+    assert "20250102000000_irreversible is still applied" in result.stderr
+    assert versions(database) == ["20250101000000", "20250102000000"]
+    assert query(database, "SELECT a FROM public.t") == [(1,)]
+
+
+def test_prod_guards(database, folder):
+    write(folder, "20250101000000", "create_t", "CREATE TABLE public.t (a int);\n", "DROP TABLE public.t;\n")
+    env = script_env(PROD_CONNECTION_URL=database, MIGRATIONS_DIR=str(folder))
+    migrated = run_script("db-migrate", "prod", env=env)
+    assert migrated.returncode == 0 and "applying 20250101000000_create_t" in migrated.stdout
+
+    refused = run_script("db-rollback", "prod", env=env)
+    assert refused.returncode == 1 and "--force-prod" in refused.stderr
+    assert versions(database) == ["20250101000000"]
+
+    forced = run_script("db-rollback", "prod", "--force-prod", env=env)
+    assert forced.returncode == 0, forced.stderr
+    assert versions(database) == [] and not exists(database, "public.t")
+
+    # without prod, the local CONNECTION_URL is the one used: unset, it says so
+    missing = run_script("db-migrate", env=env)
+    assert missing.returncode == 1 and "CONNECTION_URL is not set" in missing.stderr
+
+
+def test_bad_migration_folders_and_files(database, folder):
+    def error_of(*args: str) -> str:
+        return run("db-migrate", *args, url=database, folder=folder, expect=1).stderr
+
+    (folder / "notes.txt").write_text("hi")
+    assert f"{folder / 'notes.txt'} is not a migration file" in error_of()
+    (folder / "notes.txt").unlink()
+
+    (folder / "20250101000000_lonely.up.sql").write_text("SELECT 1;\n")
+    assert "has no down file" in error_of()
+    (folder / "20250101000000_lonely.up.sql").unlink()
+
+    write(folder, "20250101000000", "one", "SELECT 1;\n")
+    write(folder, "20250101000000", "same_version", "SELECT 1;\n")
+    assert "two migrations have version 20250101000000" in error_of()
+    for path in folder.glob("*same_version*"):
+        path.unlink()
+
+    txn = write(folder, "20250102000000", "own_transaction", "-- BEGIN;\nBEGIN;\nSELECT 1;\nCOMMIT;\n")
+    assert f"{txn}:2: 'BEGIN;'" in error_of()
+    txn.write_text("DO $$\nBEGIN\n  PERFORM 1;\nEND;\n$$;\n")  # PL/pgSQL's BEGIN/END are fine
+
+    template = Path(run_script("db-migration-new", "not_written_yet",
+                               env=script_env(MIGRATIONS_DIR=str(folder))).stdout.splitlines()[0])
+    assert f"{template} has no SQL yet" in error_of()
+    assert versions(database) == []  # nothing ran: every pending file is checked first
+    template.write_text("SELECT 1;\n")
+
+    assert "unknown argument 'staging': allowed: local, prod, --baseline" in error_of("staging")
+    run("db-migrate", url=database, folder=folder)
+    assert len(versions(database)) == 3
+
+    gone = run("db-migrate-status", url=database, folder=folder / "missing", expect=1)
+    assert "is not a folder (MIGRATIONS_DIR?)" in gone.stderr
+
+
+def test_applied_migration_without_files_is_reported(database, folder):
+    write(folder, "20250101000000", "one", "SELECT 1;\n")
+    write(folder, "20250102000000", "two", "SELECT 1;\n")
+    run("db-migrate", url=database, folder=folder)
+    for path in folder.glob("20250102000000_*"):
+        path.unlink()
+    status = run("db-migrate-status", url=database, folder=folder).stdout
+    assert re.search(r"^no-file +20250102000000_two .*no files in", status, re.M)
+    migrated = run("db-migrate", url=database, folder=folder)
+    assert "warning: 20250102000000_two is applied but has no files" in migrated.stderr
+    assert "has no files" in run("db-rollback", url=database, folder=folder, expect=1).stderr
+
+
+# -- the repository's migrations and db/schema.sql -------------------------------------------------
+
+def test_schema_sql_and_the_migrations_build_the_same_schema(pg, database):
+    schema_sql = (ROOT / "db" / "schema.sql").read_text()
+    (schema_version,) = re.findall(r"^-- schema version: (\d+)$", schema_sql, re.M)
+    assert schema_version == repo_migrations()[-1][0], "db/schema.sql's schema version is not the newest"
+
+    by_migrations = database
+    out = run("db-migrate", url=by_migrations).stdout
+    assert f"applied {len(repo_migrations())} migration(s)" in out
+
+    by_schema = create_database(pg, "mig_" + os.urandom(4).hex())
+    setup = run("db-setup", url=by_schema)
+    assert f"recorded the {len(repo_migrations())} migration(s) it contains" in setup.stdout
+
+    assert schema_dump(pg, by_schema) == schema_dump(pg, by_migrations)
+    assert [row[:3] for row in recorded(by_schema)] == [row[:3] for row in recorded(by_migrations)]
+    assert "up to date" in run("db-migrate", url=by_schema).stdout
+    status = run("db-migrate-status", url=by_schema).stdout
+    assert status.count("\napplied ") == len(repo_migrations()) and "0 pending" in status
+
+    # a reload resets the record too
+    with psycopg.connect(by_schema, autocommit=True) as conn:
+        conn.execute("DELETE FROM public.schema_migrations")
+    run("db-schema-load", url=by_schema)
+    assert len(recorded(by_schema)) == len(repo_migrations())
+
+
+def without_extensions(dump: str) -> str:
+    return "\n".join(line for line in dump.splitlines()
+                     if not line.startswith(("CREATE EXTENSION ", "COMMENT ON EXTENSION ")))
+
+
+def test_up_down_up_round_trip_of_every_repo_migration(pg, database, folder):
+    """Each migration in turn: up, down (back to the schema before it), up again (the same schema).
+
+    A down may leave an extension it created installed: extensions are database-wide and
+    other objects may use them; the up's CREATE EXTENSION IF NOT EXISTS finds it again.
+    """
+    run("db-migrate", url=database, folder=folder)  # only schema_migrations
+    before = schema_dump(pg, database)
+    for version, name in repo_migrations():
+        copy_migration(version, name, folder)
+        run("db-migrate", url=database, folder=folder)
+        after = schema_dump(pg, database)
+        assert after != before, f"{version}_{name} changed nothing"
+        rolled_back = run("db-rollback", url=database, folder=folder)
+        assert f"rolling back {version}_{name}" in rolled_back.stdout
+        assert without_extensions(schema_dump(pg, database)) == without_extensions(before), \
+            f"{version}_{name}.down.sql does not undo its up file"
+        run("db-migrate", url=database, folder=folder)
+        assert schema_dump(pg, database) == after, f"{version}_{name}: up, down, up is not up"
+        before = after
+
+
+def snapshot(url: str) -> dict[str, list[dict]]:
+    """Every row of every public table but schema_migrations, as JSON objects."""
+    tables = [row[0] for row in query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                                           " AND tablename <> 'schema_migrations' ORDER BY tablename")]
+    return {table: [json.loads(row[0]) for row in
+                    query(url, f'SELECT row_to_json(t)::text FROM public."{table}" t ORDER BY 1')]  # noqa: S608
+            for table in tables}
+
+
+def test_rows_survive_every_repo_migration(database, folder):
+    migrations = repo_migrations()
+    copy_migration(*migrations[0], folder)
+    run("db-migrate", url=database, folder=folder)  # the baseline: users and activities
+    with psycopg.connect(database, autocommit=True) as conn:
+        alice, bob = (conn.execute(
+            "INSERT INTO users (display_name, email, handle, cognito_user_id) VALUES (%s, %s, %s, %s)"
+            " RETURNING uuid", (name.title(), f"{name}@example.com", name, cognito)).fetchone()[0]
+            for name, cognito in (("alice", "cognito-alice"), ("bob", None)))
+        (post,) = conn.execute("INSERT INTO activities (user_uuid, message, likes_count, expires_at)"
+                               " VALUES (%s, 'hello', 3, now() + interval '1 day') RETURNING uuid",
+                               (alice,)).fetchone()
+        conn.execute("INSERT INTO activities (user_uuid, message, reply_to_activity_uuid, expires_at)"
+                     " VALUES (%s, 'hi back', %s, now() + interval '1 day')", (bob, post))
+    before = snapshot(database)
+    assert len(before["users"]) == 2 and len(before["activities"]) == 2
+
+    for version, name in migrations[1:]:
+        copy_migration(version, name, folder)
+        run("db-migrate", url=database, folder=folder)
+        after = snapshot(database)
+        for table, rows in before.items():
+            assert len(after[table]) == len(rows), f"{version}_{name} changed the rows of {table}"
+            for old, new in zip(rows, after[table], strict=True):
+                assert {key: new[key] for key in old} == old, f"{version}_{name} changed a row of {table}"
+        before = after
+    if any(name == "add_users_bio" for _, name in migrations):
+        assert {row["handle"]: row["bio"] for row in before["users"]} == {"alice": None, "bob": None}
+
+
+def test_database_built_before_migrations_is_baselined(pg, database):
+    """The prod case: tables from the old schema.sql, real rows, no schema_migrations."""
+    baseline_version, baseline_name = repo_migrations()[0]
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute((REPO_MIGRATIONS / f"{baseline_version}_{baseline_name}.up.sql").read_text())
+        conn.execute("INSERT INTO users (display_name, email, handle)"
+                     " VALUES ('Ann', 'ann@example.com', 'ann')")
+    env = script_env(PROD_CONNECTION_URL=database)
+
+    refused = run_script("db-migrate", "prod", env=env)
+    assert refused.returncode == 1
+    assert "built before migrations" in refused.stderr and "bin/db-migrate prod --baseline" in refused.stderr
+    assert "--baseline" in run_script("db-migrate-status", "prod", env=env).stdout
+
+    done = run_script("db-migrate", "prod", "--baseline", env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"recorded {baseline_version}_{baseline_name} as applied without running it" in done.stdout
+    assert versions(database) == [version for version, _ in repo_migrations()]
+    assert query(database, "SELECT handle, email FROM users") == [("ann", "ann@example.com")]
+
+    reference = create_database(pg, "mig_" + os.urandom(4).hex())
+    run("db-migrate", url=reference)
+    assert schema_dump(pg, database) == schema_dump(pg, reference)
+    again = run_script("db-migrate", "prod", "--baseline", env=env)
+    assert again.returncode == 1 and "has migrations recorded already" in again.stderr
+
+
+def test_a_run_waits_for_the_lock(database, folder):
+    write(folder, "20250101000000", "slow", "SELECT pg_sleep(1.5);\n")
+    env = env_for(database, folder)
+    first = subprocess.Popen([str(ROOT / "bin" / "db-migrate")], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not query(database, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.05)
+    second = run("db-migrate", url=database, folder=folder)
+    assert first.wait(timeout=30) == 0
+    assert "waiting: another db-migrate or db-rollback holds the migration lock" in second.stdout
+    assert "up to date: 1 migration(s) applied" in second.stdout

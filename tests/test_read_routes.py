@@ -1,0 +1,217 @@
+"""The read routes: a user's feed, one activity with its replies, a user's short form, search,
+notifications. Over real HTTP; every response is checked against openapi.yml by support.ApiServer."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from support import insert_activity, insert_user
+
+
+def next_url(response) -> str | None:
+    match = re.fullmatch(r'<([^>]+)>; rel="next"', response.headers.get("Link", ""))
+    return match.group(1) if match else None
+
+
+def collect(api, url: str, key: str | None = None, headers=None) -> tuple[list[str], int]:
+    """Every item uuid across the pages, and how many pages there were."""
+    seen, pages = [], 0
+    while url:
+        response = api.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        seen += [item["uuid"] for item in (body[key] if key else body)]
+        url, pages = next_url(response), pages + 1
+    return seen, pages
+
+
+# -- GET /api/activities/@<handle> ---------------------------------------------------------
+
+def test_user_feed_has_the_profile_and_their_live_activities(api, db):
+    alice, bob = insert_user(db, "alice", "Alice A"), insert_user(db, "bob")
+    old = insert_activity(db, alice, "old", age="2 hours")
+    new = insert_activity(db, alice, "new", age="1 hour")
+    insert_activity(db, alice, "expired", expires_in="-1 minute")
+    insert_activity(db, bob, "not alice's")
+    reply = insert_activity(db, bob, "reply to alice", reply_to=new)
+
+    body = api.get("/api/activities/@alice").json()
+
+    assert body["profile"] == {"uuid": alice, "handle": "alice", "display_name": "Alice A",
+                               "cruds_count": 2}
+    assert [a["uuid"] for a in body["activities"]] == [new, old]
+    assert [r["uuid"] for r in body["activities"][0]["replies"]] == [reply]
+
+
+def test_user_feed_pages_with_the_cursor(api, db):
+    alice = insert_user(db, "alice")
+    expected = [insert_activity(db, alice, f"c{i}", age=f"{i} minutes") for i in range(45)]
+    seen, pages = collect(api, "/api/activities/@alice?limit=20", key="activities")
+    assert seen == expected and pages == 3
+
+
+def test_user_feed_of_an_unknown_handle_is_404(api, db):
+    for handle in ["nobody", "x" * 3000, "a%00b"]:
+        response = api.get(f"/api/activities/@{handle}")
+        assert response.status_code == 404
+        assert response.json() == {"errors": ["user_not_found"]}
+
+
+def test_user_feed_with_no_activities(api, db):
+    insert_user(db, "quiet")
+    body = api.get("/api/activities/@quiet").json()
+    assert body["activities"] == [] and body["profile"]["cruds_count"] == 0
+
+
+# -- GET /api/activities/@<handle>/status/<uuid> --------------------------------------------
+
+def test_status_shows_the_activity_and_its_replies_oldest_first(api, db):
+    alice, bob = insert_user(db, "alice"), insert_user(db, "bob")
+    activity = insert_activity(db, alice, "the crud", age="3 hours")
+    first = insert_activity(db, bob, "first", age="2 hours", reply_to=activity)
+    second = insert_activity(db, alice, "second", age="1 hour", reply_to=activity)
+    insert_activity(db, bob, "expired", expires_in="-1 minute", reply_to=activity)
+
+    body = api.get(f"/api/activities/@alice/status/{activity}").json()
+
+    assert body["activity"]["uuid"] == activity and body["activity"]["message"] == "the crud"
+    assert [r["uuid"] for r in body["replies"]] == [first, second]
+
+
+def test_status_replies_page_oldest_first(api, db):
+    alice = insert_user(db, "alice")
+    activity = insert_activity(db, alice, "the crud", age="3 hours")
+    expected = [insert_activity(db, alice, f"r{i}", age=f"{100 - i} minutes", reply_to=activity)
+                for i in range(25)]
+    seen, pages = collect(api, f"/api/activities/@alice/status/{activity}?limit=10", key="replies")
+    assert seen == expected and pages == 3
+
+
+def test_status_of_someone_elses_activity_is_404(api, db):
+    insert_user(db, "alice")
+    bobs = insert_activity(db, insert_user(db, "bob"), "bob's")
+    response = api.get(f"/api/activities/@alice/status/{bobs}")
+    assert response.status_code == 404
+    assert response.json() == {"errors": ["activity_not_found"]}
+
+
+def test_status_of_an_expired_or_unknown_activity_is_404(api, db):
+    alice = insert_user(db, "alice")
+    expired = insert_activity(db, alice, "gone", expires_in="-1 second")
+    for target in [expired, "8d4d5c3e-1111-4222-8333-944444444444"]:
+        assert api.get(f"/api/activities/@alice/status/{target}").status_code == 404
+
+
+def test_status_with_a_malformed_uuid_is_400(api, db):
+    response = api.get("/api/activities/@alice/status/not-a-uuid")
+    assert response.status_code == 400
+    assert response.json() == {"errors": ["uuid_invalid"]}
+
+
+# -- GET /api/users/@<handle>/short -----------------------------------------------------------
+
+def test_user_short(api, db):
+    alice = insert_user(db, "alice", "Alice A")
+    assert api.get("/api/users/@alice/short").json() == {
+        "uuid": alice, "handle": "alice", "display_name": "Alice A"}
+
+
+def test_user_short_unknown_is_404(api, db):
+    response = api.get("/api/users/@nobody/short")
+    assert response.status_code == 404
+    assert response.json() == {"errors": ["user_not_found"]}
+
+
+# -- GET /api/activities/search ---------------------------------------------------------------
+
+def test_search_is_case_insensitive_newest_first_and_live_only(api, db):
+    alice = insert_user(db, "alice")
+    older = insert_activity(db, alice, "I love CRUDDUR", age="2 hours")
+    newer = insert_activity(db, alice, "cruddur is great", age="1 hour")
+    insert_activity(db, alice, "cruddur expired", expires_in="-1 minute")
+    insert_activity(db, alice, "unrelated")
+    response = api.get("/api/activities/search", params={"term": "CrUdDuR"})
+    assert [a["uuid"] for a in response.json()] == [newer, older]
+
+
+@pytest.mark.parametrize("term,matches", [
+    ("100%", ["got 100% right"]),
+    ("a_b", ["a_b literal"]),
+    ("c\\d", ["back c\\d slash"]),
+])
+def test_search_takes_wildcards_literally(api, db, term, matches):
+    alice = insert_user(db, "alice")
+    for message in ["got 100% right", "got 1000 wrong", "a_b literal", "axb not", "back c\\d slash",
+                    "back cd not"]:
+        insert_activity(db, alice, message)
+    found = [a["message"] for a in api.get("/api/activities/search", params={"term": term}).json()]
+    assert found == matches
+
+
+def test_search_pages_with_the_cursor(api, db):
+    alice = insert_user(db, "alice")
+    expected = [insert_activity(db, alice, f"needle {i}", age=f"{i} minutes") for i in range(30)]
+    insert_activity(db, alice, "hay")
+    seen, pages = collect(api, "/api/activities/search?term=needle&limit=12")
+    assert seen == expected and pages == 3
+
+
+@pytest.mark.parametrize("params,code", [
+    ({}, "search_term_blank"), ({"term": ""}, "search_term_blank"), ({"term": "   "}, "search_term_blank"),
+    ({"term": "ab"}, "search_term_too_short"), ({"term": "x" * 101}, "search_term_too_long"),
+    ({"term": "abc\u0000"}, "search_term_invalid_characters"),
+])
+def test_search_term_problems_are_422(api, db, params, code):
+    response = api.get("/api/activities/search", params=params)
+    assert response.status_code == 422
+    assert response.json() == {"errors": [code]}
+
+
+def test_search_with_sql_fragments_finds_nothing_and_breaks_nothing(api, db):
+    insert_activity(db, insert_user(db, "alice"), "hello")
+    for term in ["' OR 1=1 --", "%' OR '1'='1", "); DROP TABLE users; --"]:
+        response = api.get("/api/activities/search", params={"term": term})
+        assert response.status_code == 200 and response.json() == []
+    assert db.execute("SELECT count(*) FROM users").fetchone() == (1,)
+
+
+# -- GET /api/activities/notifications ----------------------------------------------------------
+
+def test_notifications_are_replies_by_others_to_my_activities(api, db, cognito):
+    alice = insert_user(db, "alice", cognito_user_id="sub-alice")
+    bob, carol = insert_user(db, "bob"), insert_user(db, "carol")
+    mine = insert_activity(db, alice, "mine", age="5 hours")
+    theirs = insert_activity(db, bob, "bob's", age="5 hours")
+    from_bob = insert_activity(db, bob, "nice", age="2 hours", reply_to=mine)
+    from_carol = insert_activity(db, carol, "agreed", age="1 hour", reply_to=mine)
+    insert_activity(db, alice, "my own reply", reply_to=mine)
+    insert_activity(db, carol, "to bob", reply_to=theirs)
+    insert_activity(db, bob, "expired", expires_in="-1 minute", reply_to=mine)
+
+    response = api.get("/api/activities/notifications", headers=cognito.headers("sub-alice"))
+
+    assert [a["uuid"] for a in response.json()] == [from_carol, from_bob]
+
+
+def test_notifications_page_with_the_cursor(api, db, cognito):
+    alice = insert_user(db, "alice", cognito_user_id="sub-alice")
+    bob = insert_user(db, "bob")
+    mine = insert_activity(db, alice, "mine", age="5 hours")
+    expected = [insert_activity(db, bob, f"r{i}", age=f"{i} minutes", reply_to=mine) for i in range(25)]
+    seen, pages = collect(api, "/api/activities/notifications?limit=10",
+                          headers=cognito.headers("sub-alice"))
+    assert seen == expected and pages == 3
+
+
+# -- the contract itself -----------------------------------------------------------------------
+
+def test_openapi_document_is_served(api):
+    import yaml
+
+    response = api.get("/api/openapi.yml")
+    assert response.status_code == 200
+    spec = yaml.safe_load(response.text)
+    assert spec["openapi"].startswith("3.1")
+    assert "/api/activities/home" in spec["paths"]
