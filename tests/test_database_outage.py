@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from support import TEST_PASSWORD, LocalPostgres, api_server, create_database, free_port, load_schema
 
 ROUTES = ["/api/health-check", "/api/activities/home"]

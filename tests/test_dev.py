@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import requests
+
 from support import ROOT, LocalPostgres, free_port, script_env
 
 
