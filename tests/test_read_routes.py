@@ -40,9 +40,15 @@ def test_user_feed_has_the_profile_and_their_live_activities(api, db):
     body = api.get("/api/activities/@alice").json()
 
     assert body["profile"] == {"uuid": alice, "handle": "alice", "display_name": "Alice A",
-                               "cruds_count": 2}
+                               "bio": None, "cruds_count": 2}
     assert [a["uuid"] for a in body["activities"]] == [new, old]
     assert [r["uuid"] for r in body["activities"][0]["replies"]] == [reply]
+
+
+def test_user_feed_profile_carries_the_bio(api, db):
+    insert_user(db, "alice")
+    db.execute("UPDATE users SET bio = 'Crudding since 2023' WHERE handle = 'alice'")
+    assert api.get("/api/activities/@alice").json()["profile"]["bio"] == "Crudding since 2023"
 
 
 def test_user_feed_pages_with_the_cursor(api, db):

@@ -3,7 +3,7 @@
 -- Params: handle, limit, cursor_created_at, cursor_uuid.
 -- Returns: body (JSON object text), next_created_at, next_uuid (NULL on the last page).
 WITH profile AS (
-  SELECT u.uuid, u.handle, u.display_name,
+  SELECT u.uuid, u.handle, u.display_name, u.bio,
          (SELECT count(*) FROM public.activities a
           WHERE a.user_uuid = u.uuid AND a.reply_to_activity_uuid IS NULL
             AND a.expires_at > now()) AS cruds_count
