@@ -6,7 +6,7 @@
 -- tests/test_migrations.py checks that the two agree. bin/db-schema-load records those
 -- migrations in schema_migrations, so bin/db-migrate finds the database up to date.
 -- A new migration: make the same change here (a new column goes last, where ALTER TABLE puts
--- it) and set this line to its version (docs/migrations.md).
+-- it) and set this line to its version (README, "Schema changes: migrations").
 -- schema version: 20261125114224
 
 SET client_min_messages = warning;  -- no "does not exist, skipping" notices

@@ -40,7 +40,8 @@ def test_postgres_task_refreshes_the_rule_on_every_start(gitpod):
 
 
 def test_backend_task_runs_the_start_command(gitpod):
-    assert re.search(r"^bin/dev\s*$", task(gitpod, "backend")["command"], re.M)
+    # the README's start command, listening on all interfaces so Gitpod can forward the port
+    assert re.search(r"^API_HOST=0\.0\.0\.0 bin/dev(\s|$)", task(gitpod, "backend")["command"], re.M)
 
 
 def test_api_port_is_exposed(gitpod):
