@@ -91,9 +91,11 @@ def _owner_ids() -> tuple[int, int]:
 
 
 def _usable_by_server_user(bindir: Path) -> bool:
-    probe = subprocess.run(
-        [str(bindir / "postgres"), "--version"], capture_output=True, **_run_as_kwargs()
-    )
+    try:
+        probe = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True,
+                               cwd="/", **_run_as_kwargs())
+    except PermissionError:  # a folder on the way is closed to that user
+        return False
     return probe.returncode == 0
 
 
