@@ -107,8 +107,10 @@ def moto(tmp_path_factory):
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")  # noqa: SIM115
+    # AWS's managed IAM policies (e.g. AWSLambdaBasicExecutionRole) exist only when asked for.
     process = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT)
+                               stdout=log, stderr=subprocess.STDOUT,
+                               env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
     deadline = time.monotonic() + 30
     while True:
         try:
