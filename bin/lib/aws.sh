@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# bin/lib/aws.sh: the aws CLI and the cruddur RDS instance, for the bin/rds-* scripts.
+# bin/lib/aws.sh: the aws CLI and the cruddur RDS instance, for the bin/rds-* and bin/lambda-* scripts.
 # Sourced after common.sh.
 
 RDS_INSTANCE_ID="${RDS_INSTANCE_ID:-cruddur-db-instance}"
@@ -10,13 +10,19 @@ RDS_WAIT_SECONDS="${RDS_WAIT_SECONDS:-1800}"
 RDS_POLL_SECONDS="${RDS_POLL_SECONDS:-15}"
 AWS_BIN=""
 
-# require_aws: find the aws CLI (PATH first, then the project's .venv) and check the settings.
-require_aws() {
+# find_aws: the aws CLI (PATH first, then the project's .venv) into AWS_BIN.
+find_aws() {
   AWS_BIN="$(command -v aws || true)"
   if [[ -z "${AWS_BIN}" && -x "${VENV}/bin/aws" ]]; then
     AWS_BIN="${VENV}/bin/aws"
   fi
   [[ -n "${AWS_BIN}" ]] || die "aws CLI not found: run bin/dev once (it installs awscli into .venv) or install it"
+  export AWS_PAGER="" # aws CLI v2 would page long output
+}
+
+# require_aws: find the aws CLI and check the RDS settings.
+require_aws() {
+  find_aws
   [[ "${RDS_INSTANCE_ID}" =~ ^[A-Za-z][A-Za-z0-9-]{0,62}$ && "${RDS_INSTANCE_ID}" != *- && "${RDS_INSTANCE_ID}" != *--* ]] \
     || die "RDS_INSTANCE_ID '${RDS_INSTANCE_ID}' is not a valid RDS identifier (a letter, then letters, digits, single hyphens; at most 63)"
   [[ "${RDS_WAIT_SECONDS}" =~ ^[0-9]+$ ]] || die "RDS_WAIT_SECONDS must be a whole number of seconds, not '${RDS_WAIT_SECONDS}'"
@@ -27,7 +33,8 @@ require_aws() {
 # awscli v1 pins some services (rds, sqs, emr) in us-east-1 to a fixed endpoint and ignores
 # AWS_ENDPOINT_URL, so a run meant for a local emulator would reach real AWS: pass it explicitly.
 aws_cli() {
-  local service_var="AWS_ENDPOINT_URL_${1^^}" endpoint
+  local service_var="AWS_ENDPOINT_URL_${1//-/_}" endpoint
+  service_var="${service_var^^}" # cognito-idp -> AWS_ENDPOINT_URL_COGNITO_IDP
   endpoint="${!service_var:-${AWS_ENDPOINT_URL:-}}"
   if [[ -n "${endpoint}" ]]; then
     "${AWS_BIN}" --endpoint-url "${endpoint}" "$@"
