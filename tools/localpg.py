@@ -209,6 +209,20 @@ class LocalPostgres:
         with open(self.real_datadir / "postgresql.auto.conf", "a") as conf:
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
 
+    def init_as_replica_of(self, primary: LocalPostgres) -> None:
+        """A streaming replica of `primary` (pg_basebackup -R): read-only, it follows its WAL."""
+        self._prepare_datadir()
+        if self.initialized:
+            return
+        result = self._run(
+            "pg_basebackup", "-D", str(self.real_datadir), "-R", "-X", "stream", "--no-sync",
+            "--checkpoint=fast",  # not wait for the next scheduled checkpoint
+            "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", check=False,
+            env={**os.environ, "PGPASSWORD": primary.password or ""},
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"pg_basebackup failed:\n{result.stderr}")
+
     def is_running(self) -> bool:
         return self._run("pg_ctl", "status", "-D", str(self.real_datadir), check=False).returncode == 0
 
