@@ -31,12 +31,20 @@ DEFAULTS = {
     # instead of after psycopg_pool's exponential backoff has grown to minutes.
     "DB_RECONNECT_TIMEOUT": 2.0,
     "DB_STATEMENT_TIMEOUT_MS": 5000,
+    "DB_PREPARE_THRESHOLD": 0,  # executions before a query is prepared; "none": never
+    "DB_PLAN_CACHE_MODE": "force_generic_plan",  # Postgres' plan_cache_mode; "" leaves the server's
+    # "transaction" behind PgBouncer in transaction mode or RDS Proxy: no prepared statements and
+    # no startup options (set statement_timeout and TimeZone on the role or in the pooler).
+    "DB_POOLER": "",
+    "READ_CONNECTION_URL": None,  # a read replica for the read-only routes
+    "DB_READ_POOL_SIZE": None,  # connections per worker to the replica (default: DB_POOL_SIZE)
 }
 MAX_BODY_BYTES = 16 * 1024
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    app.url_map.merge_slashes = False  # "//" is a 404 JSON error, not an HTML redirect
     app.config.update(DEFAULTS)
     app.config.update({key: os.environ[key] for key in DEFAULTS if os.environ.get(key)})
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

@@ -17,6 +17,23 @@ control_socket_disable = True  # no ~/.gunicorn socket shared between instances
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 
+def when_ready(server):
+    """Say what this server may ask of the database: workers x pool size, per pool."""
+    from app import DEFAULTS
+
+    def setting(name):
+        return os.environ.get(name) or DEFAULTS[name]
+
+    pool = int(setting("DB_POOL_SIZE"))
+    budget = f"{workers} workers x {pool} = {workers * pool} connections to the primary"
+    if setting("READ_CONNECTION_URL"):
+        read_pool = int(setting("DB_READ_POOL_SIZE") or pool)
+        budget += f", {workers} x {read_pool} = {workers * read_pool} to the replica"
+    if setting("DB_POOLER"):
+        budget += f" (client connections to a {setting('DB_POOLER')} pooler)"
+    server.log.info("connection budget: %s", budget)
+
+
 def worker_exit(server, worker):
     """Close the worker's pool so a stopped API leaves no sessions behind."""
     import sys

@@ -7,16 +7,46 @@
 -- migrations in schema_migrations, so bin/db-migrate finds the database up to date.
 -- A new migration: make the same change here (a new column goes last, where ALTER TABLE puts
 -- it) and set this line to its version (README, "Schema changes: migrations").
--- schema version: 20261125114224
+-- schema version: 20261125122111
 
 SET client_min_messages = warning;  -- no "does not exist, skipping" notices
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;  -- trigram index for search (available on RDS)
 
+-- cruddur_app: the role the API connects as. It reads and writes rows (SELECT, INSERT, UPDATE,
+-- granted at the end of this file) and nothing else: no DELETE or TRUNCATE, no DDL, it owns
+-- nothing. A role belongs to the server, not to one database: created only when missing, and
+-- without a password (it cannot log in until an operator sets one, e.g. `\password cruddur_app`
+-- in bin/db-connect). A new table is granted to it here and in its migration.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'cruddur_app') THEN
+    CREATE ROLE cruddur_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+  END IF;
+EXCEPTION WHEN duplicate_object THEN
+  NULL;  -- created meanwhile from another database of this server
+END
+$$;
+
+-- PostgreSQL 15+ gives PUBLIC no CREATE on schema public; older servers do, and the role would
+-- inherit it. Only the schema's owner can take it back: say so when this user cannot.
+DO $$
+BEGIN
+  IF has_schema_privilege('cruddur_app', 'public', 'CREATE') THEN
+    REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+  END IF;
+  IF has_schema_privilege('cruddur_app', 'public', 'CREATE') THEN
+    RAISE WARNING 'cruddur_app can still CREATE in schema public: '
+                  'have its owner run REVOKE CREATE ON SCHEMA public FROM PUBLIC';
+  END IF;
+END
+$$;
+
 DROP FUNCTION IF EXISTS public.activity_replies(uuid, integer);
 DROP VIEW IF EXISTS public.activity_items;
 DROP TABLE IF EXISTS public.activities;
 DROP TABLE IF EXISTS public.users;
+DROP FUNCTION IF EXISTS public.activities_set_reply_to_user();
 
 CREATE TABLE public.users (
   uuid            uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -43,8 +73,25 @@ CREATE TABLE public.activities (
   created_at             timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT activities_message_length CHECK (char_length(message) BETWEEN 1 AND 280),
   CONSTRAINT activities_counts_not_negative
-    CHECK (replies_count >= 0 AND reposts_count >= 0 AND likes_count >= 0)
+    CHECK (replies_count >= 0 AND reposts_count >= 0 AND likes_count >= 0),
+  -- The author of the activity this one replies to (set by the trigger below), for notifications.
+  -- Not a foreign key: when the parent's author goes, the parent goes, and its replies with it.
+  reply_to_user_uuid     uuid
 );
+
+-- reply_to_user_uuid follows reply_to_activity_uuid, whoever inserts the row.
+CREATE FUNCTION public.activities_set_reply_to_user() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.reply_to_user_uuid := (SELECT p.user_uuid FROM public.activities p
+                             WHERE p.uuid = NEW.reply_to_activity_uuid);
+  RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER activities_reply_to_user
+  BEFORE INSERT OR UPDATE OF reply_to_activity_uuid, reply_to_user_uuid ON public.activities
+  FOR EACH ROW EXECUTE FUNCTION public.activities_set_reply_to_user();
 
 -- Home feed: top-level activities, newest first, keyset on (created_at, uuid).
 CREATE INDEX activities_home_idx
@@ -59,6 +106,20 @@ CREATE INDEX activities_user_idx
 CREATE INDEX activities_replies_idx
   ON public.activities (reply_to_activity_uuid, created_at, uuid)
   WHERE reply_to_activity_uuid IS NOT NULL;
+
+-- Notifications: the replies to a user's activities, newest first.
+CREATE INDEX activities_notifications_idx
+  ON public.activities (reply_to_user_uuid, created_at DESC, uuid DESC)
+  WHERE reply_to_user_uuid IS NOT NULL;
+
+-- Search, for a common term: every activity, newest first.
+CREATE INDEX activities_created_idx
+  ON public.activities (created_at DESC, uuid DESC);
+
+-- A user's top-level activities, newest first, with expires_at for an index-only cruds_count.
+CREATE INDEX activities_user_live_idx
+  ON public.activities (user_uuid, created_at DESC, uuid DESC) INCLUDE (expires_at)
+  WHERE reply_to_activity_uuid IS NULL;
 
 -- Search: case-insensitive "contains" (ILIKE '%term%') served by trigrams.
 CREATE INDEX activities_message_trgm_idx
@@ -85,3 +146,14 @@ RETURNS json LANGUAGE sql STABLE PARALLEL SAFE AS $$
     LIMIT max_replies
   ) r
 $$;
+
+-- What cruddur_app may do (see the top of this file).
+DO $$
+BEGIN
+  EXECUTE format('GRANT CONNECT ON DATABASE %I TO cruddur_app', current_database());
+END
+$$;
+GRANT USAGE ON SCHEMA public TO cruddur_app;
+GRANT SELECT, INSERT, UPDATE ON public.users, public.activities TO cruddur_app;
+GRANT SELECT ON public.activity_items TO cruddur_app;
+GRANT EXECUTE ON FUNCTION public.activity_replies(uuid, integer) TO cruddur_app;

@@ -10,11 +10,14 @@ import psycopg
 import pytest
 
 from support import (
+    PGBOUNCER_INSTALL_HINT,
     TEST_PASSWORD,
     FakeCognito,
+    LocalPgBouncer,
     LocalPostgres,
     api_server,
     create_database,
+    find_pgbouncer,
     free_port,
     load_schema,
 )
@@ -48,6 +51,16 @@ def pytest_configure(config):
                       AWS_SHARED_CREDENTIALS_FILE="/dev/null")
 
 
+def pytest_terminal_summary(terminalreporter):
+    """The figures the reliability tests measured (requests during an outage, recovery time, ...)."""
+    from support import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("reliability figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def pg(tmp_path_factory):
     """The session's PostgreSQL server, with a password (so tests can prove it never leaks)."""
@@ -67,6 +80,15 @@ def app_db_url(pg):
 
 
 @pytest.fixture(scope="session")
+def app_role_url(pg, app_db_url):
+    """The API's database as cruddur_app, the role db/schema.sql makes (a password set here, as an
+    operator would), so the API under test has only the rights it has in production."""
+    with psycopg.connect(app_db_url, autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("ALTER ROLE cruddur_app PASSWORD {}").format(TEST_PASSWORD))
+    return pg.url("cruddur", user="cruddur_app")
+
+
+@pytest.fixture(scope="session")
 def cognito():
     """A fake user pool: its JWKS on 127.0.0.1 and a way to sign tokens."""
     pool = FakeCognito()
@@ -74,12 +96,27 @@ def cognito():
     pool.close()
 
 
-@pytest.fixture(scope="session")
-def api(app_db_url, cognito, tmp_path_factory):
-    """The API under gunicorn on the session database, trusting the fake user pool."""
-    log = tmp_path_factory.mktemp("api") / "gunicorn.log"
-    with api_server(app_db_url, log, **cognito.env(), COGNITO_JWKS_REFETCH_SECONDS="0") as server:
-        yield server
+@pytest.fixture(scope="session", params=["direct", "pooled"])
+def api(request, pg, app_role_url, cognito, tmp_path_factory):
+    """The API under gunicorn on the session database as cruddur_app, trusting the fake user pool:
+    every test that uses it runs twice, straight on PostgreSQL and through PgBouncer in
+    transaction mode (4 client connections per server connection, as RDS Proxy would)."""
+    log = tmp_path_factory.mktemp(f"api-{request.param}") / "gunicorn.log"
+    env = {**cognito.env(), "COGNITO_JWKS_REFETCH_SECONDS": "0"}
+    if request.param == "direct":
+        with api_server(app_role_url, log, **env) as server:
+            yield server
+        return
+    if find_pgbouncer() is None:
+        pytest.skip(PGBOUNCER_INSTALL_HINT)
+    bouncer = LocalPgBouncer(log.parent / "pgbouncer", free_port(), pg, "cruddur", pool_size=2,
+                             users={"cruddur_app": TEST_PASSWORD})
+    bouncer.start()
+    try:
+        with api_server(bouncer.url("cruddur_app"), log, DB_POOLER="transaction", **env) as server:
+            yield server
+    finally:
+        bouncer.stop()
 
 
 @pytest.fixture

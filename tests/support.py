@@ -21,12 +21,23 @@ VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 from localpg import LocalPostgres  # noqa: E402
+from localpgbouncer import INSTALL_HINT as PGBOUNCER_INSTALL_HINT  # noqa: E402
+from localpgbouncer import LocalPgBouncer, find_pgbouncer  # noqa: E402
 
 # The tests' PostgreSQL password: every output a test captures is searched for it.
 TEST_PASSWORD = "pw-Test-" + os.urandom(6).hex()
 
-__all__ = ["ROOT", "TEST_PASSWORD", "ApiServer", "LocalPostgres", "free_port", "load_schema",
+__all__ = ["PGBOUNCER_INSTALL_HINT", "ROOT", "TEST_PASSWORD", "ApiServer", "LocalPgBouncer", "LocalPostgres",
+           "find_pgbouncer", "free_port", "load_schema",
            "run_script", "script_env"]
+
+
+# What the reliability tests measured, one line each; conftest prints them after the run.
+FIGURES: list[str] = []
+
+
+def record_figure(line: str) -> None:
+    FIGURES.append(line)
 
 
 def free_port() -> int:

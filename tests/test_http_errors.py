@@ -70,3 +70,10 @@ def test_a_malformed_request_line_gets_a_json_400(api):
     assert reply.startswith("HTTP/1.1 400")
     assert "Content-Type: application/json" in reply
     assert reply.endswith('{"errors": ["bad_request"]}')
+
+
+@pytest.mark.parametrize("path", ["/api//activities/home", "/api/activities//home"])
+def test_double_slashes_are_a_json_404_not_a_redirect(api, path):
+    response = api.get(path, allow_redirects=False)
+    assert response.status_code == 404
+    assert response.json() == {"errors": ["not_found"]}

@@ -86,11 +86,12 @@ def exists(url: str, table: str) -> bool:
 
 
 def schema_dump(pg, url: str) -> str:
-    """pg_dump --schema-only of the database at `url`, without comments and session settings."""
+    """pg_dump --schema-only of the database at `url` (with its GRANTs, so a migration that only
+    grants is seen), without comments and session settings."""
     dbname = url.rsplit("/", 1)[1]
     env = {**os.environ, "PGPASSWORD": pg.password or ""}
     result = subprocess.run(
-        [str(pg.bindir / "pg_dump"), "--schema-only", "--no-owner", "--no-privileges",
+        [str(pg.bindir / "pg_dump"), "--schema-only", "--no-owner",
          "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", dbname],
         env=env, capture_output=True, text=True, check=True,
     )

@@ -43,7 +43,10 @@ class UrlError(ValueError):
 
 def parse(url: str) -> dict[str, str]:
     """libpq environment for `url`; raises UrlError with a message that omits secrets."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. an unclosed [ of an IPv6 host; the message would not help more
+        raise UrlError("is not a valid URL (e.g. postgresql://user:pass@host:5432/cruddur)") from None
     if parts.scheme not in ("postgres", "postgresql"):
         raise UrlError("must start with postgresql:// (e.g. postgresql://user:pass@host:5432/cruddur)")
     netloc = parts.netloc.rpartition("@")[2]

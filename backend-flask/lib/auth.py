@@ -21,11 +21,13 @@ from flask import Flask, current_app, request
 
 from lib.db import db, query_row
 from lib.errors import ApiError
+from lib.validation import is_storable_text
 
 log = logging.getLogger(__name__)
 
 JWKS_TIMEOUT_SECONDS = 2
 MAX_TOKEN_LENGTH = 8192
+MAX_SUB_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ class CognitoVerifier:
         except jwt.InvalidTokenError:
             raise ApiError(401, "token_invalid") from None
         if claims["token_use"] != "access" or claims["client_id"] != self.client_id:  # noqa: S105
+            raise ApiError(401, "token_invalid")
+        sub = claims["sub"]  # a string Postgres can compare (no NUL, no lone surrogate), or 401
+        if not isinstance(sub, str) or not 0 < len(sub) <= MAX_SUB_LENGTH or not is_storable_text(sub):
             raise ApiError(401, "token_invalid")
         return claims
 

@@ -1,19 +1,45 @@
-"""The connection pool and the query helpers.
+"""The connection pools and the query helpers.
 
-One psycopg 3 ConnectionPool per process, made by init_app() inside the server
-worker (after gunicorn forks), connections checked on checkout, a short wait
-timeout so an unreachable database is a fast 503 rather than a hang.
+One psycopg 3 ConnectionPool per process on the primary, made by init_app()
+inside the server worker (after gunicorn forks), connections checked on
+checkout, a short wait timeout so an unreachable database is a fast 503 rather
+than a hang. With READ_CONNECTION_URL, a second pool on a read replica serves
+the read-only routes (db.read_connection()); when the replica does not answer,
+they read from the primary.
+
+Behind a transaction pooler (PgBouncer in transaction mode, RDS Proxy:
+DB_POOLER=transaction) a server connection is ours for one transaction only,
+so nothing may live in the session: no prepared statements, and no startup
+options (statement_timeout and TimeZone come from the role or the pooler).
 
 Queries live one per file in db/sql/<resource>/<verb_noun>.sql and are run by
 name with bound parameters; Postgres builds the JSON, the helpers hand back its
 text untouched.
+
+What a query costs is mostly round trips and planning, so (bench/results.md has
+the measurements):
+- connections are in autocommit: every service runs one statement, which is its
+  own transaction; that saves a BEGIN and a COMMIT round trip per request. A
+  service that needs several statements in one transaction wraps them in
+  `with conn.transaction():`;
+- the check on checkout costs a round trip only when the idle connection's
+  socket has something to read (the server ended the session: its last message
+  or EOF), not on every request;
+- queries are prepared on first use (DB_PREPARE_THRESHOLD; never behind a
+  transaction pooler, DB_POOLER=transaction) and their generic plan is kept
+  (DB_PLAN_CACHE_MODE): with a LIMIT that is a parameter, Postgres would
+  otherwise judge the generic plan too dear and plan every call again. A query
+  whose best plan depends on its parameters (search) says `-- plan: every call`
+  and is sent with its values bound client-side, so it is planned for them.
 """
 
 from __future__ import annotations
 
 import logging
+import select
+import time
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import psycopg
@@ -26,6 +52,11 @@ log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "db" / "sql"
 RETRY_AFTER_SECONDS = "1"
+PLAN_EVERY_CALL = "\n-- plan: every call\n"
+# After a replica failed to give a connection, reads go to the primary this long before the
+# replica is tried again: a replica that is down costs one short wait, not one per request.
+REPLICA_RETRY_SECONDS = 5.0
+REPLICA_CHECKOUT_TIMEOUT = 0.5
 
 
 @cache
@@ -37,6 +68,12 @@ def load_sql(name: str) -> str:
     return path.read_text()
 
 
+@cache
+def plans_every_call(name: str) -> bool:
+    """Does the query ask to be planned for its parameters on every call?"""
+    return PLAN_EVERY_CALL in load_sql(name)
+
+
 def safe_conninfo(url: str) -> str:
     """The connection string with its password removed, for messages."""
     params = conninfo.conninfo_to_dict(url)
@@ -45,73 +82,145 @@ def safe_conninfo(url: str) -> str:
 
 
 class Database:
-    """The pool of one process; `db` below is the instance the app uses."""
+    """The pools of one process; `db` below is the instance the app uses."""
 
     def __init__(self) -> None:
         self.pool: ConnectionPool | None = None
+        self.read_pool: ConnectionPool | None = None
+        self._replica_retry_at = 0.0
 
     def init_app(self, app) -> None:
-        url = app.config["CONNECTION_URL"]
-        if not url:
+        if not app.config["CONNECTION_URL"]:
             raise RuntimeError("CONNECTION_URL is not set")
+        if app.config["DB_POOLER"] not in ("", "transaction"):
+            raise RuntimeError("DB_POOLER must be empty (direct) or 'transaction'")
+        self.close()
+        self.pool = self._open_pool(app, "CONNECTION_URL", "cruddur", int(app.config["DB_POOL_SIZE"]))
+        if app.config["READ_CONNECTION_URL"]:
+            size = int(app.config["DB_READ_POOL_SIZE"] or app.config["DB_POOL_SIZE"])
+            self.read_pool = self._open_pool(app, "READ_CONNECTION_URL", "cruddur-read", size)
+
+    def _open_pool(self, app, url_setting: str, name: str, size: int) -> ConnectionPool:
+        url = app.config[url_setting]
         try:
             conninfo.conninfo_to_dict(url)  # a malformed URL fails here, loudly
-        except psycopg.ProgrammingError as err:
-            raise RuntimeError(f"CONNECTION_URL is not a valid connection string: {err}") from None
-        timeout_ms = int(app.config["DB_STATEMENT_TIMEOUT_MS"])
-        self.pool = ConnectionPool(
+        except psycopg.ProgrammingError:  # not its message: libpq quotes the URL, password and all
+            raise RuntimeError(f"{url_setting} is not a valid connection string (percent-encode"
+                               " special characters such as % @ : / [ in the password)") from None
+        kwargs = {"connect_timeout": int(app.config["DB_CONNECT_TIMEOUT"]),
+                  "application_name": f"{name}-api", "autocommit": True, "prepare_threshold": None}
+        if app.config["DB_POOLER"] != "transaction":
+            options = (f"-c statement_timeout={int(app.config['DB_STATEMENT_TIMEOUT_MS'])}"
+                       " -c TimeZone=UTC")
+            if app.config["DB_PLAN_CACHE_MODE"]:
+                options += f" -c plan_cache_mode={app.config['DB_PLAN_CACHE_MODE']}"
+            threshold = str(app.config["DB_PREPARE_THRESHOLD"])
+            kwargs.update(options=options,
+                          prepare_threshold=None if threshold.lower() == "none" else int(threshold))
+        pool = ConnectionPool(
             url,
-            name="cruddur",
+            name=name,
             open=False,
-            min_size=int(app.config["DB_POOL_MIN_SIZE"]),
-            max_size=int(app.config["DB_POOL_SIZE"]),
+            min_size=min(int(app.config["DB_POOL_MIN_SIZE"]), size),
+            max_size=size,
             timeout=float(app.config["DB_POOL_TIMEOUT"]),
-            check=ConnectionPool.check_connection,
+            check=partial(self._check_connection, name),
             reconnect_timeout=float(app.config["DB_RECONNECT_TIMEOUT"]),
-            kwargs={
-                "connect_timeout": int(app.config["DB_CONNECT_TIMEOUT"]),
-                "application_name": "cruddur-api",
-                "options": f"-c statement_timeout={timeout_ms} -c TimeZone=UTC",
-            },
+            kwargs=kwargs,
         )
-        self.pool.open(wait=False)
+        pool.open(wait=False)
         # Say loudly at start when the database does not answer, but keep serving (503s)
         # so the API recovers by itself; pool.wait() would close the pool instead.
         try:
-            with self.pool.connection() as conn:
+            with pool.connection() as conn:
                 conn.execute("SELECT 1")
         except (PoolTimeout, psycopg.OperationalError):
             log.error("database not reachable at start (%s); serving 503 until it is",
                       safe_conninfo(url))
+        return pool
+
+    def _check_connection(self, name: str, conn: psycopg.Connection) -> None:
+        """The pools' check on checkout. One broken connection means the database ended its
+        sessions (a restart, a failover, pg_terminate_backend): check every idle one now, so the
+        broken are replaced at once, instead of psycopg_pool trying them one at a time, 1 s,
+        2 s, ... apart, until the request times out.
+
+        An idle connection has nothing to read unless the server ended the session (its last
+        message, or EOF): only then is it worth the round trip of a full check."""
+        try:
+            if not select.select([conn.fileno()], [], [], 0)[0]:
+                return
+        except (OSError, ValueError, psycopg.Error):
+            pass  # closed: the full check says so
+        try:
+            ConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            pool = self.read_pool if name == "cruddur-read" else self.pool
+            if pool is not None:
+                pool.check()
+            raise
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-            self.pool = None
+        for pool in (self.pool, self.read_pool):
+            if pool is not None:
+                pool.close()
+        self.pool = self.read_pool = None
 
     @contextmanager
     def connection(self):
-        """One pooled connection and its transaction; database failures become 503."""
+        """A connection to the primary (autocommit: each statement commits on its own, see the
+        top of this module); database failures become 503."""
         if self.pool is None:
             raise RuntimeError("Database.init_app() was not called")
-        try:
-            with self.pool.connection() as conn:
+        with database_errors(), self.pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def read_connection(self):
+        """A connection for a read-only route: the replica's when there is one that answers,
+        else the primary's. Never for a read that must see the caller's own write."""
+        if self.read_pool is None or time.monotonic() < self._replica_retry_at:
+            with self.connection() as conn:
                 yield conn
+            return
+        try:
+            conn = self.read_pool.getconn(timeout=REPLICA_CHECKOUT_TIMEOUT)
         except PoolTimeout:
-            raise ApiError(503, "database_unavailable",
-                           headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
-        except psycopg.errors.QueryCanceled:
-            raise ApiError(503, "database_timeout",
-                           headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
-        except psycopg.OperationalError as err:
-            log.warning("database error: %s", type(err).__name__)
-            raise ApiError(503, "database_unavailable",
-                           headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+            self._replica_retry_at = time.monotonic() + REPLICA_RETRY_SECONDS
+            log.warning("the read replica does not answer: reading from the primary for %.0f s",
+                        REPLICA_RETRY_SECONDS)
+            with self.connection() as conn:
+                yield conn
+            return
+        try:
+            with database_errors():
+                yield conn
+        finally:
+            self.read_pool.putconn(conn)
+
+
+@contextmanager
+def database_errors():
+    """Database failures as 503 ApiErrors with Retry-After."""
+    try:
+        yield
+    except PoolTimeout:
+        raise ApiError(503, "database_unavailable",
+                       headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+    except psycopg.errors.QueryCanceled:
+        raise ApiError(503, "database_timeout",
+                       headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+    except psycopg.OperationalError as err:
+        log.warning("database error: %s", type(err).__name__)
+        raise ApiError(503, "database_unavailable",
+                       headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
 
 
 def query_row(conn: psycopg.Connection, name: str, params: dict | None = None) -> tuple | None:
     """Run the named query and return its first row (None when it has none)."""
-    return conn.execute(load_sql(name), params or {}).fetchone()
+    cursor = psycopg.ClientCursor(conn) if plans_every_call(name) else conn.cursor()
+    with cursor:
+        return cursor.execute(load_sql(name), params or {}).fetchone()
 
 
 def query_json(conn: psycopg.Connection, name: str, params: dict | None = None) -> str | None:

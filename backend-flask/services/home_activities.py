@@ -7,6 +7,6 @@ from lib.paging import Page, PageResult, page_result
 
 
 def run(page: Page) -> PageResult:
-    with db.connection() as conn:
+    with db.read_connection() as conn:
         row = query_row(conn, "activities/home", page.params())
     return page_result(row)

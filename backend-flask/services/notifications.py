@@ -8,7 +8,7 @@ from lib.paging import Page, PageResult, page_result
 
 
 def run(caller: Caller, page: Page) -> PageResult:
-    with db.connection() as conn:
+    with db.read_connection() as conn:
         row = query_row(conn, "activities/notifications",
                         {"user_uuid": caller.uuid, "handle": caller.handle, **page.params()})
     return page_result(row)

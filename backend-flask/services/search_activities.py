@@ -27,6 +27,6 @@ def run(term: str | None, page: Page) -> PageResult:
         raise ApiError(422, "search_term_too_long")
     if not is_storable_text(term):
         raise ApiError(422, "search_term_invalid_characters")
-    with db.connection() as conn:
+    with db.read_connection() as conn:
         row = query_row(conn, "activities/search", {"pattern": like_pattern(term), **page.params()})
     return page_result(row)

@@ -8,7 +8,7 @@ from lib.paging import Page, PageResult, page_result
 
 
 def run(handle: str, activity_uuid: str, page: Page) -> PageResult:
-    with db.connection() as conn:
+    with db.read_connection() as conn:
         row = query_row(conn, "activities/show",
                         {"handle": handle, "uuid": activity_uuid, **page.params()})
     if row is None:

@@ -8,7 +8,7 @@ from lib.paging import Page, PageResult, page_result
 
 
 def run(handle: str, page: Page) -> PageResult:
-    with db.connection() as conn:
+    with db.read_connection() as conn:
         row = query_row(conn, "activities/user", {"handle": handle, **page.params()})
     if row is None:
         raise ApiError(404, "user_not_found")

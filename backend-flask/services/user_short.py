@@ -7,7 +7,7 @@ from lib.errors import ApiError
 
 
 def run(handle: str) -> str:
-    with db.connection() as conn:
+    with db.read_connection() as conn:
         user = query_json(conn, "users/short", {"handle": handle})
     if user is None:
         raise ApiError(404, "user_not_found")

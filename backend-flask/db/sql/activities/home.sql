@@ -1,5 +1,5 @@
 -- activities/home.sql: one page of the home feed: live top-level activities, newest first,
--- each with its live replies nested.
+-- each with its first live replies nested (oldest first, at most 20).
 -- Keyset paging on (created_at, uuid); one row past the page tells whether there is a next one.
 -- Params: limit, cursor_created_at, cursor_uuid.
 -- Returns: body (JSON array text), next_created_at, next_uuid (NULL on the last page).
@@ -18,7 +18,19 @@ page AS (
 SELECT body.json::text AS body, next.created_at AS next_created_at, next.uuid AS next_uuid
 FROM (
   SELECT coalesce(json_agg(item ORDER BY item.created_at DESC, item.uuid DESC), '[]') AS json
-  FROM (SELECT p.*, public.activity_replies(p.uuid) AS replies FROM page p) item
+  FROM (
+    SELECT p.*, r.replies
+    FROM page p
+    LEFT JOIN LATERAL (
+      SELECT coalesce(json_agg(reply ORDER BY reply.created_at, reply.uuid), '[]') AS replies
+      FROM (
+        SELECT ri.* FROM public.activity_items ri
+        WHERE ri.reply_to_activity_uuid = p.uuid AND ri.expires_at > now()
+        ORDER BY ri.created_at, ri.uuid
+        LIMIT 20
+      ) reply
+    ) r ON true
+  ) item
 ) body
 LEFT JOIN (
   SELECT created_at, uuid FROM page ORDER BY created_at, uuid LIMIT 1

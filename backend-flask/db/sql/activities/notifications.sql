@@ -1,15 +1,20 @@
--- activities/notifications.sql: live replies by others to a user's activities, newest first.
--- Params: user_uuid, handle (the caller's), limit, cursor_created_at, cursor_uuid.
+-- activities/notifications.sql: live replies by others to a user's activities, newest first, each
+-- with its own replies nested. reply_to_user_uuid (kept by a trigger) lets one index range
+-- (activities_notifications_idx) serve the page, however much the user has posted.
+-- Params: user_uuid, limit, cursor_created_at, cursor_uuid (the caller's handle is not needed).
 -- Returns: body (JSON array text), next_created_at, next_uuid (NULL on the last page).
 WITH candidates AS (
-  SELECT i.*
-  FROM public.activity_items i
-  JOIN public.activities parent ON parent.uuid = i.reply_to_activity_uuid
-  WHERE parent.user_uuid = %(user_uuid)s::uuid
-    AND i.handle <> %(handle)s
-    AND i.expires_at > now()
-    AND (i.created_at, i.uuid) < (%(cursor_created_at)s::timestamptz, %(cursor_uuid)s::uuid)
-  ORDER BY i.created_at DESC, i.uuid DESC
+  -- the columns of public.activity_items, read from the table for its reply_to_user_uuid
+  SELECT a.uuid, u.display_name, u.handle, a.message,
+         a.replies_count, a.reposts_count, a.likes_count,
+         a.reply_to_activity_uuid, a.expires_at, a.created_at
+  FROM public.activities a
+  JOIN public.users u ON u.uuid = a.user_uuid
+  WHERE a.reply_to_user_uuid = %(user_uuid)s::uuid
+    AND a.user_uuid <> %(user_uuid)s::uuid
+    AND a.expires_at > now()
+    AND (a.created_at, a.uuid) < (%(cursor_created_at)s::timestamptz, %(cursor_uuid)s::uuid)
+  ORDER BY a.created_at DESC, a.uuid DESC
   LIMIT %(limit)s + 1
 ),
 page AS (
@@ -18,7 +23,19 @@ page AS (
 SELECT body.json::text AS body, next.created_at AS next_created_at, next.uuid AS next_uuid
 FROM (
   SELECT coalesce(json_agg(item ORDER BY item.created_at DESC, item.uuid DESC), '[]') AS json
-  FROM (SELECT p.*, public.activity_replies(p.uuid) AS replies FROM page p) item
+  FROM (
+    SELECT p.*, r.replies
+    FROM page p
+    LEFT JOIN LATERAL (
+      SELECT coalesce(json_agg(reply ORDER BY reply.created_at, reply.uuid), '[]') AS replies
+      FROM (
+        SELECT ri.* FROM public.activity_items ri
+        WHERE ri.reply_to_activity_uuid = p.uuid AND ri.expires_at > now()
+        ORDER BY ri.created_at, ri.uuid
+        LIMIT 20
+      ) reply
+    ) r ON true
+  ) item
 ) body
 LEFT JOIN (
   SELECT created_at, uuid FROM page ORDER BY created_at, uuid LIMIT 1

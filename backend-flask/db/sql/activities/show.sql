@@ -24,7 +24,19 @@ SELECT json_build_object('activity', row_to_json(activity), 'replies', body.json
 FROM activity
 CROSS JOIN (
   SELECT coalesce(json_agg(item ORDER BY item.created_at, item.uuid), '[]') AS json
-  FROM (SELECT p.*, public.activity_replies(p.uuid) AS replies FROM page p) item
+  FROM (
+    SELECT p.*, r.replies
+    FROM page p
+    LEFT JOIN LATERAL (
+      SELECT coalesce(json_agg(reply ORDER BY reply.created_at, reply.uuid), '[]') AS replies
+      FROM (
+        SELECT ri.* FROM public.activity_items ri
+        WHERE ri.reply_to_activity_uuid = p.uuid AND ri.expires_at > now()
+        ORDER BY ri.created_at, ri.uuid
+        LIMIT 20
+      ) reply
+    ) r ON true
+  ) item
 ) body
 LEFT JOIN (
   SELECT created_at, uuid FROM page ORDER BY created_at DESC, uuid DESC LIMIT 1

@@ -1,0 +1,84 @@
+"""bin/bench, so the benchmark itself cannot rot: it stops with an install hint when wrk is
+missing, and, where wrk is installed, a tiny run (1,000 and 1,500 activities, 1 s per
+measurement) writes a well-formed results table and the query plans. Speed is not asserted."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from support import run_script, script_env
+
+COLUMNS = ["activities", "request", "items", "body B", "req/s", "p50 ms", "p99 ms", "p50 ms, 1 conn",
+           "pgbench tps", "% of pgbench", "HTTP stack req/s", "% of HTTP", "peak MB/worker"]
+REQUESTS = ["home (first)", "home (deep)", "user (first)", "user (deep)", "search (first)",
+            "search (deep)", "notifications (first)", "notifications (deep)", "POST /api/activities"]
+WITH_CEILINGS = {"home (first)", "user (first)", "search (first)", "POST /api/activities"}
+
+
+def test_without_wrk_it_says_how_to_install_it_and_stops(tmp_path):
+    result = run_script("bench", "--output", str(tmp_path / "results.md"),
+                        env=script_env(BENCH_WRK="wrk-not-installed-here"), timeout=120)
+    assert result.returncode == 2
+    assert "wrk is not installed" in result.stderr
+    assert "apt-get install -y wrk" in result.stderr
+    assert not (tmp_path / "results.md").exists()
+
+
+def test_rejects_a_bad_argument():
+    result = run_script("bench", "--activities", "10", env=script_env(), timeout=120)
+    assert result.returncode == 2
+    assert "--activities" in result.stderr
+
+
+def cells(line: str) -> list[str]:
+    assert line.startswith("|") and line.endswith("|"), line
+    return [cell.strip() for cell in line[1:-1].split("|")]
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
+    results, plans = tmp_path / "results.md", tmp_path / "PLANS.md"
+    result = run_script("bench", "--activities", "1500", "--duration", "1",
+                        "--datadir", str(tmp_path / "pgdata"), "--output", str(results),
+                        "--plans", str(plans), env=script_env(), timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    text = results.read_text()
+    assert text in result.stdout  # printed as well as written
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    assert cells(lines[0]) == COLUMNS
+    assert set(lines[1]) <= set("|-:")
+    rows = [cells(line) for line in lines[2:]]
+    assert all(len(row) == len(COLUMNS) for row in rows)
+    assert [(row[0], row[1]) for row in rows] == [
+        (size, request) for size in ("1,000", "1,500") for request in REQUESTS]
+    for row in rows:
+        assert number(row[4]) > 0 and number(row[5]) > 0 and number(row[6]) >= number(row[5])
+        assert number(row[12]) > 0
+        if row[1] == "POST /api/activities":
+            assert row[7] == ""
+        else:
+            assert number(row[7]) > 0
+        if row[1] in WITH_CEILINGS:
+            assert number(row[8]) > 0 and number(row[10]) > 0
+            assert number(row[9]) == pytest.approx(100 * number(row[4]) / number(row[8]), abs=1)
+        else:
+            assert row[8] == row[9] == row[10] == row[11] == ""
+    targets = text.split("## Targets", 1)[1]
+    assert re.search(r"Home page at 1,500: \d+% of the pgbench ceiling", targets)
+    assert len(re.findall(r"page latency \(p50, 1 connection\) at 1,500 vs 1,000", targets)) == 8
+    assert "POST /api/activities at 1,500" in targets
+
+    plan_text = plans.read_text()
+    for route in ("home", "user", "search", "notifications"):
+        for page in ("first", "deep"):
+            assert f"## {route}, {page} page" in plan_text
+    assert "Index" in plan_text and "Buffers:" in plan_text
+    assert not (tmp_path / "pgdata").exists() or not any((tmp_path / "pgdata").iterdir())

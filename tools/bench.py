@@ -1,0 +1,771 @@
+"""bin/bench: the feed at 1k, 100k and 1M activities, measured against its ceilings.
+
+For each size it builds a database of its own (never the dev one) on a PostgreSQL cluster of its
+own (bench/data/, git-ignored), with 1,000 users and N activities made in SQL (bench/generate.sql),
+starts the API exactly as bin/dev serves it in production mode (gunicorn -c gunicorn.conf.py, its
+worker and thread counts), warms it, and drives it with wrk over 127.0.0.1 (16 connections, a
+fixed duration). In the same run it measures two ceilings:
+
+- the database alone: `pgbench -M prepared` running the very SQL file the route runs, with the
+  same parameters, at the same concurrency (and the plan mode the API gives that query);
+- the HTTP stack alone: the same server, same settings, answering a constant body of the same
+  size (tools/bench_const_app.py).
+
+It writes bench/results.md (a markdown table and the issue's targets, met or missed) and
+bench/PLANS.md (EXPLAIN (ANALYZE, BUFFERS) of every list query at the largest size, as the API
+runs it), and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import runpy
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+import psycopg
+import requests
+from psycopg import sql as pgsql
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKEND = ROOT / "backend-flask"
+BENCH = ROOT / "bench"
+VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(BACKEND))
+
+from lib.paging import encode_cursor  # noqa: E402
+from localpg import LocalPostgres, find_bindir  # noqa: E402
+
+CONNECTIONS = 16
+WRK = os.environ.get("BENCH_WRK", "wrk")  # the tests name a missing one
+WRK_THREADS = 2
+SEARCH_TERM = "coffee"
+PAGE = 20
+WRK_HINT = ("wrk is not installed: bin/bench drives the API with it.\n"
+            "  Debian/Ubuntu: sudo apt-get install -y wrk\n"
+            "  macOS:         brew install wrk\n"
+            "then run bin/bench again.")
+PRODUCTION_SETTINGS = {  # what gunicorn.conf.py and lib/db.py read; the bench sets none of them
+    "WEB_CONCURRENCY", "WEB_THREADS", "DB_POOL_SIZE", "DB_POOL_MIN_SIZE", "DB_PREPARE_THRESHOLD",
+    "DB_PLAN_CACHE_MODE",
+}
+
+
+def say(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the fake Cognito user pool: a JWKS on 127.0.0.1 and tokens signed with its key -----------
+
+class Cognito:
+    REGION = "us-east-1"
+    POOL_ID = "us-east-1_BenchPool"
+    CLIENT_ID = "bench-client-id"
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        body = json.dumps({"keys": [{**public, "kid": "bench-kid", "alg": "RS256", "use": "sig"}]})
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.jwks_url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_DEFAULT_REGION": self.REGION, "AWS_COGNITO_USER_POOL_ID": self.POOL_ID,
+                "AWS_COGNITO_USER_POOL_CLIENT_ID": self.CLIENT_ID, "COGNITO_JWKS_URL": self.jwks_url}
+
+    def token(self, sub: str) -> str:
+        import jwt
+
+        now = int(time.time())
+        issuer = f"https://cognito-idp.{self.REGION}.amazonaws.com/{self.POOL_ID}"
+        claims = {"sub": sub, "iss": issuer, "client_id": self.CLIENT_ID, "token_use": "access",
+                  "iat": now, "auth_time": now, "exp": now + 4 * 3600, "username": sub}
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "bench-kid"})
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- processes: every one started here is stopped here, by its pid -----------------------------
+
+class Server:
+    """A server process (the API, or the constant-body app) and the peak memory of its workers."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], log: Path, port: int):
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.peak_worker_rss = 0
+        self.peak_total_rss = 0
+        self._sampling = False
+
+    def wait_ready(self, path: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited; its log: {self._log.name}")
+            try:
+                if requests.get(self.base + path, timeout=2).status_code < 500:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the server did not answer within {timeout:.0f}s; log: {self._log.name}")
+
+    def processes(self) -> list[psutil.Process]:
+        try:
+            main = psutil.Process(self.process.pid)
+            return [main, *main.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def sample_memory(self) -> None:
+        rss = []
+        for proc in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                rss.append(proc.memory_info().rss)
+        if rss:
+            # the workers are the children; a single-process server is its own worker
+            self.peak_worker_rss = max(self.peak_worker_rss, max(rss[1:] or rss))
+            self.peak_total_rss = max(self.peak_total_rss, sum(rss))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+
+
+class MemorySampler:
+    """Samples a server's memory every 0.2 s while a measurement runs."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.server.sample_memory()
+            self._stop.wait(0.2)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_bounded(argv: list[str], timeout: float, env: dict | None = None) -> str:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"{Path(argv[0]).name} failed ({result.returncode}):\n"
+                           f"{result.stdout[-1500:]}{result.stderr[-1500:]}")
+    return result.stdout
+
+
+# -- load generators ----------------------------------------------------------------------------
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, seconds: float, script: Path | None = None, connections: int = CONNECTIONS) -> Load:
+    threads = min(WRK_THREADS, connections)
+    argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
+            "--timeout", "5s"]
+    if script:
+        argv += ["-s", str(script)]
+    out = run_bounded([*argv, url], timeout=seconds + 30)
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        raise RuntimeError(f"wrk got {m.group(1)} error responses from {url}")
+    if m := re.search(r"Socket errors: .*", out):
+        raise RuntimeError(f"wrk: {m.group(0)} ({url})")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    return Load(rps, _ms(p50.group(1)) if p50 else None, _ms(p99.group(1)) if p99 else None)
+
+
+def warm(url: str, seconds: float, script: Path | None = None) -> None:
+    """A second of load before a measurement (skipped by a smoke run of 1 s measurements)."""
+    if seconds >= 2:
+        wrk(url, 1, script)
+
+
+def pgbench_script(sql: str) -> str:
+    """A db/sql file as a pgbench script: %(name)s becomes :name, %% becomes %."""
+    body = "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
+    return re.sub(r"%\((\w+)\)s", r":\1", body).replace("%%", "%").strip() + "\n"
+
+
+def pgbench(bindir: Path, url: str, sql: str, params: dict, seconds: float, plan_mode: str,
+            workdir: Path) -> Load:
+    script = workdir / "query.pgbench"
+    script.write_text(pgbench_script(sql))
+    argv = [str(bindir / "pgbench"), "-n", "-M", "prepared", f"-c{CONNECTIONS}",
+            f"-j{WRK_THREADS}", f"-T{max(1, round(seconds))}", "-f", str(script)]
+    for key, value in params.items():
+        argv += ["-D", f"{key}={value}"]
+    env = {**os.environ, "PGOPTIONS": f"-c plan_cache_mode={plan_mode}" if plan_mode else ""}
+    out = run_bounded([*argv, url], timeout=seconds + 60, env=env)
+    if (m := re.search(r"number of failed transactions: (\d+)", out)) and int(m.group(1)):
+        raise RuntimeError(f"pgbench: {m.group(1)} failed transactions")
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    return Load(tps)
+
+
+# -- the benchmark ----------------------------------------------------------------------------
+
+@dataclass
+class Case:
+    """One request the bench measures."""
+
+    route: str  # home, user, search, notifications, create
+    page: str  # first, deep, -
+    path: str
+    sql_name: str
+    params: dict  # the SQL's parameters, exactly as the service binds them
+    token: str | None = None
+    body: dict | None = None
+    ceilings: bool = False  # measure pgbench and the constant-body server too
+
+
+@dataclass
+class Row:
+    size: int
+    case: Case
+    items: int
+    body_bytes: int
+    api: Load
+    alone: Load | None = None  # one connection: the page's own latency, no queue in front of it
+    db: Load | None = None
+    http: Load | None = None
+    worker_rss_mb: float = 0.0
+    total_rss_mb: float = 0.0
+
+
+@dataclass
+class Run:
+    server: str
+    duration: float
+    rows: list[Row] = field(default_factory=list)
+    plans: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def load_sql(name: str) -> str:
+    return (BACKEND / "db" / "sql" / f"{name}.sql").read_text()
+
+
+def api_setting(key: str, default: str = "") -> str:
+    """A setting as the API reads it: the environment, else app.py's DEFAULTS."""
+    from app import DEFAULTS
+
+    value = os.environ.get(key) or DEFAULTS.get(key)
+    return default if value is None else str(value)
+
+
+def plan_mode_for(sql_name: str) -> str:
+    """The plan_cache_mode the API's sessions run the query with (lib/db.py)."""
+    from lib import db as api_db
+
+    if api_db.PLAN_EVERY_CALL in load_sql(sql_name):
+        return "force_custom_plan"
+    return api_setting("DB_PLAN_CACHE_MODE")
+
+
+def build_database(pg: LocalPostgres, name: str, activities: int) -> str:
+    """A fresh database loaded from db/schema.sql and filled by bench/generate.sql."""
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = pg.url(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute((ROOT / "db" / "schema.sql").read_text())
+        # Loading a million rows and then building the indexes beats updating them row by row.
+        indexes = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+            " AND tablename = 'activities' AND indexname <> 'activities_pkey'").fetchall()
+        for index_name, _ in indexes:
+            conn.execute(f"DROP INDEX public.{index_name}")
+        conn.execute("SELECT set_config('bench.activities', %s, false)", [str(activities)])
+        conn.execute((BENCH / "generate.sql").read_text())
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        for _, definition in indexes:
+            conn.execute(definition)
+        conn.execute("VACUUM (ANALYZE) public.users, public.activities")
+    return url
+
+
+def pick(conn, sql: str, params: dict | None = None):
+    return conn.execute(sql, params or {}).fetchone()
+
+
+def middle_cursor(conn, where: str, params: dict) -> str | None:
+    """The cursor of the row in the middle of a list (newest first): a deep page."""
+    # `where` is one of the constant conditions in cases_for(); the values are bound
+    count = pick(conn, f"SELECT count(*) FROM public.activities a WHERE {where}", params)[0]  # noqa: S608
+    if count == 0:
+        return None
+    row = pick(conn, f"SELECT a.created_at, a.uuid FROM public.activities a WHERE {where}"  # noqa: S608
+                     " ORDER BY a.created_at DESC, a.uuid DESC OFFSET %(offset)s LIMIT 1",
+               {**params, "offset": count // 2})
+    return encode_cursor(row[0], row[1])
+
+
+def decode(cursor: str) -> tuple[str, str]:
+    from lib.paging import decode_cursor
+
+    return decode_cursor(cursor)
+
+
+def cases_for(url: str, cognito: Cognito) -> list[Case]:
+    """The requests to measure, and the SQL parameters each one binds."""
+    from services.search_activities import like_pattern
+
+    start = {"cursor_created_at": "infinity", "cursor_uuid": "ffffffff-ffff-ffff-ffff-ffffffffffff"}
+    live = "a.expires_at > now()"
+    with psycopg.connect(url, autocommit=True) as conn:
+        # the user with the most live cruds, and the one with the most live replies from others
+        handle, author = pick(conn, """
+            SELECT u.handle, u.uuid::text FROM public.users u
+            LEFT JOIN public.activities a ON a.user_uuid = u.uuid
+              AND a.reply_to_activity_uuid IS NULL AND a.expires_at > now()
+            GROUP BY u.uuid ORDER BY count(a.uuid) DESC, u.handle LIMIT 1""")
+        caller, caller_sub, caller_handle = pick(conn, """
+            SELECT u.uuid::text, u.cognito_user_id, u.handle FROM public.users u
+            LEFT JOIN public.activities a ON a.reply_to_user_uuid = u.uuid
+              AND a.user_uuid <> u.uuid AND a.expires_at > now()
+            GROUP BY u.uuid ORDER BY count(a.uuid) DESC, u.handle LIMIT 1""")
+        pattern = like_pattern(SEARCH_TERM)
+        deep = {
+            "home": middle_cursor(conn, f"a.reply_to_activity_uuid IS NULL AND {live}", {}),
+            "user": middle_cursor(conn, f"a.user_uuid = %(u)s AND a.reply_to_activity_uuid IS NULL"
+                                        f" AND {live}", {"u": author}),
+            "search": middle_cursor(conn, f"a.message ILIKE %(p)s AND {live}", {"p": pattern}),
+            "notifications": middle_cursor(
+                conn, f"a.reply_to_user_uuid = %(u)s AND a.user_uuid <> %(u)s AND {live}",
+                {"u": caller}),
+        }
+    token = cognito.token(caller_sub)
+    lists = {
+        "home": ("/api/activities/home", "activities/home", {}),
+        "user": (f"/api/activities/@{handle}", "activities/user", {"handle": handle}),
+        "search": (f"/api/activities/search?term={SEARCH_TERM}", "activities/search",
+                   {"pattern": pattern}),
+        "notifications": ("/api/activities/notifications", "activities/notifications",
+                          {"user_uuid": caller, "handle": caller_handle}),
+    }
+    cases = []
+    for route, (path, sql_name, params) in lists.items():
+        auth = token if route == "notifications" else None
+        cases.append(Case(route, "first", path, sql_name, {**params, "limit": PAGE, **start},
+                          token=auth, ceilings=route != "notifications"))
+        if deep[route]:
+            created_at, row_uuid = decode(deep[route])
+            sep = "&" if "?" in path else "?"
+            cases.append(Case(route, "deep", f"{path}{sep}cursor={deep[route]}", sql_name,
+                              {**params, "limit": PAGE, "cursor_created_at": created_at,
+                               "cursor_uuid": row_uuid}, token=auth))
+    message = "Benchmarking the feed with a crud that expires tomorrow"
+    cases.append(Case("create", "-", "/api/activities", "activities/create",
+                      {"user_uuid": caller, "message": message, "ttl": "1 day"}, token=token,
+                      body={"message": message, "ttl": "1-day"}, ceilings=True))
+    return cases
+
+
+def wrk_script(case: Case, workdir: Path) -> Path | None:
+    if not case.token:
+        return None
+    lines = [f'wrk.headers["Authorization"] = "Bearer {case.token}"']
+    if case.body is not None:
+        lines += ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"',
+                  f"wrk.body = {json.dumps(json.dumps(case.body))}"]
+    script = workdir / f"{case.route}-{case.page}.lua"
+    script.write_text("\n".join(lines) + "\n")
+    return script
+
+
+def server_argv(server: str, app: str, port: int) -> list[str]:
+    """How bin/dev starts the API in production mode, for `app` on `port`."""
+    if server == "gunicorn":
+        return [str(VENV_BIN / "gunicorn"), "-c", str(BACKEND / "gunicorn.conf.py"),
+                "--bind", f"127.0.0.1:{port}", app]
+    # granian's WSGI mode with the worker and thread counts gunicorn.conf.py gives
+    workers, threads = worker_counts()
+    module, _, factory = app.partition(":")
+    return [str(VENV_BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
+            "--no-ws",
+            "--factory", f"{module}:{factory.rstrip('()')}"]
+
+
+def start_api(server: str, url: str, cognito: Cognito, workdir: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, **cognito.env(), "CONNECTION_URL": url, "BIND": f"127.0.0.1:{port}",
+           "FRONTEND_URL": "http://localhost:3000", "BACKEND_URL": f"http://127.0.0.1:{port}",
+           "PYTHONUNBUFFERED": "1"}
+    api = Server(server_argv(server, "app:create_app()", port), BACKEND, env,
+                 workdir / f"api-{port}.log", port)
+    api.wait_ready("/api/health-check")
+    return api
+
+
+def start_const(server: str, body: bytes, workdir: Path) -> Server:
+    port = free_port()
+    body_file = workdir / f"body-{port}.json"
+    body_file.write_bytes(body)
+    env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BIND": f"127.0.0.1:{port}",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "tools"), str(BACKEND)])}
+    const = Server(server_argv(server, "bench_const_app:create_app()", port), ROOT / "tools", env,
+                   workdir / f"const-{port}.log", port)
+    const.wait_ready("/")
+    return const
+
+
+def request_once(api: Server, case: Case) -> requests.Response:
+    headers = {"Authorization": f"Bearer {case.token}"} if case.token else {}
+    method = "POST" if case.body is not None else "GET"
+    response = requests.request(method, api.base + case.path, headers=headers, json=case.body,
+                                timeout=10)
+    if response.status_code != 200:
+        raise RuntimeError(f"{method} {case.path} -> {response.status_code} {response.text[:200]}")
+    return response
+
+
+def count_items(route: str, body) -> int:
+    if route == "create":
+        return 1
+    if route == "user":
+        return len(body["activities"])
+    return len(body)
+
+
+def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workdir: Path,
+                 explain: bool) -> None:
+    started = time.monotonic()
+    say(f"{size:,} activities: building the database")
+    url = build_database(pg, f"cruddur_bench_{size}", size)
+    say(f"{size:,} activities: built in {time.monotonic() - started:.1f}s")
+    cases = cases_for(url, cognito)
+    if explain:
+        run.plans = explain_plans(url, cases, size)
+    api = start_api(run.server, url, cognito, workdir)
+    try:
+        for case in cases:  # warm: every worker has prepared every query
+            warm(api.base + case.path, run.duration, wrk_script(case, workdir))
+        for case in cases:
+            response = request_once(api, case)
+            body = response.content
+            label = f"{case.route} {case.page}".strip(" -")
+            api.peak_worker_rss = api.peak_total_rss = 0
+            with MemorySampler(api):
+                load = wrk(api.base + case.path, run.duration, wrk_script(case, workdir))
+            row = Row(size, case, count_items(case.route, response.json()), len(body), load,
+                      worker_rss_mb=api.peak_worker_rss / 2**20,
+                      total_rss_mb=api.peak_total_rss / 2**20)
+            if case.route != "create":
+                row.alone = wrk(api.base + case.path, run.duration, wrk_script(case, workdir), 1)
+            if case.ceilings:
+                row.db = pgbench(pg.bindir, url, load_sql(case.sql_name), case.params,
+                                 run.duration, plan_mode_for(case.sql_name), workdir)
+                const = start_const(run.server, body, workdir)
+                try:
+                    warm(const.base + "/", run.duration)
+                    row.http = wrk(const.base + "/", run.duration)
+                finally:
+                    const.stop()
+            run.rows.append(row)
+            extra = ""
+            if row.db:
+                extra = (f", {100 * load.rps / row.db.rps:.0f}% of pgbench {row.db.rps:,.0f}/s,"
+                         f" {100 * load.rps / row.http.rps:.0f}% of the HTTP stack"
+                         f" {row.http.rps:,.0f}/s")
+            alone = f", alone p50 {row.alone.p50_ms:.2f} ms" if row.alone else ""
+            say(f"{size:,} {label}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms,"
+                f" p99 {load.p99_ms:.2f} ms{alone}{extra}")
+    finally:
+        api.stop()
+
+
+# -- plans --------------------------------------------------------------------------------------
+
+def explain_plans(url: str, cases: list[Case], size: int) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of every list query as the API runs it: a generic plan of the
+    prepared statement (force_generic_plan), or, for a query planned every call, its custom plan."""
+    out = [f"# Query plans at {size:,} activities", "",
+           "Written by `bin/bench` (tools/bench.py): `EXPLAIN (ANALYZE, BUFFERS)` of each list query",
+           "with the plan the API gets: the generic plan of the prepared statement",
+           "(`plan_cache_mode=force_generic_plan`, lib/db.py), or, for search (`-- plan: every",
+           "call`), the plan made for its parameters. The check under each plan: no sequential",
+           "scan of `activities` and no sort of more rows than a page holds.", ""]
+    for case in cases:
+        if case.route == "create":
+            continue
+        sql = load_sql(case.sql_name)
+        names: list[str] = []
+
+        def positional(match, names=names):
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        mode = plan_mode_for(case.sql_name)
+        with psycopg.connect(url, autocommit=True, options=f"-c plan_cache_mode={mode}") as conn:
+            if mode == "force_custom_plan":
+                cur = psycopg.ClientCursor(conn)
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, case.params)
+            else:
+                body = re.sub(r"%\((\w+)\)s", positional, sql).replace("%%", "%")
+                conn.execute(f"PREPARE q AS {body}")
+                values = ", ".join(pgsql.quote(case.params[n]) for n in names)
+                for _ in range(2):
+                    conn.execute(f"EXECUTE q({values})").fetchall()
+                cur = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE q({values})")
+            plan = [line for (line,) in cur.fetchall()]
+        problems = plan_problems(plan)
+        verdict = "ok: index scans only, no sort of the table" if not problems else \
+            "CHECK: " + "; ".join(problems)
+        out += [f"## {case.route}, {case.page} page (`db/sql/{case.sql_name}.sql`)", "",
+                f"Parameters: `{json.dumps(case.params)}`; {verdict}.", "", "```",
+                *plan, "```", ""]
+    return "\n".join(out)
+
+
+def plan_problems(plan: list[str]) -> list[str]:
+    problems = []
+    for line in plan:
+        if re.search(r"Seq Scan on activities", line):
+            problems.append("a sequential scan of activities")
+        sort = re.search(r"-> +Sort .*actual time=[\d.]+\.\.[\d.]+ rows=([\d.]+)", line)
+        if sort and float(sort.group(1)) > 101:
+            problems.append(f"a sort of {sort.group(1)} rows")
+        bitmap = re.search(r"Bitmap Heap Scan on activities .*actual time=\S+ rows=([\d.]+)", line)
+        if bitmap and float(bitmap.group(1)) > 101:
+            problems.append(f"a bitmap scan of {bitmap.group(1)} rows")
+    return problems
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+def fmt(value: float | None, spec: str = ".2f") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def results_table(run: Run) -> list[str]:
+    lines = ["| activities | request | items | body B | req/s | p50 ms | p99 ms | p50 ms, 1 conn |"
+             " pgbench tps | % of pgbench | HTTP stack req/s | % of HTTP | peak MB/worker |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in run.rows:
+        label = {"create": "POST /api/activities"}.get(row.case.route, f"{row.case.route} ({row.case.page})")
+        db_share = 100 * row.api.rps / row.db.rps if row.db else None
+        http_share = 100 * row.api.rps / row.http.rps if row.http else None
+        lines.append(
+            f"| {row.size:,} | {label} | {row.items} | {row.body_bytes:,} | {row.api.rps:,.0f} |"
+            f" {fmt(row.api.p50_ms)} | {fmt(row.api.p99_ms)} |"
+            f" {fmt(row.alone.p50_ms if row.alone else None)} |"
+            f" {fmt(row.db.rps if row.db else None, ',.0f')} | {fmt(db_share, '.0f')} |"
+            f" {fmt(row.http.rps if row.http else None, ',.0f')} | {fmt(http_share, '.0f')} |"
+            f" {row.worker_rss_mb:.0f} |")
+    return lines
+
+
+def targets(run: Run) -> list[str]:
+    """The issue's targets, each met or missed, from this run's rows."""
+    if not run.rows:
+        return []
+    big, small = max(r.size for r in run.rows), min(r.size for r in run.rows)
+
+    def find(size, route, page):
+        return next((r for r in run.rows if r.size == size and r.case.route == route
+                     and r.case.page == page), None)
+
+    def mark(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    out = []
+    home = find(big, "home", "first")
+    if home and home.db:
+        share = home.api.rps / home.db.rps
+        out.append(f"- Home page at {big:,}: {100 * share:.0f}% of the pgbench ceiling (target >= 35%):"
+                   f" {mark(share >= 0.35)}; p99 {home.api.p99_ms:.2f} ms (target <= 10 ms):"
+                   f" {mark(home.api.p99_ms <= 10)}.")
+    if big != small:
+        for row in (r for r in run.rows if r.size == big and r.case.route != "create"):
+            base = find(small, row.case.route, row.case.page)
+            if base and row.alone and base.alone:
+                ratio = row.alone.p50_ms / base.alone.p50_ms
+                loaded = row.api.p50_ms / base.api.p50_ms
+                out.append(f"- {row.case.route} ({row.case.page}) page latency (p50, 1 connection)"
+                           f" at {big:,} vs {small:,}: {row.alone.p50_ms:.2f} / {base.alone.p50_ms:.2f}"
+                           f" ms = {ratio:.2f}x (target <= 1.5x): {mark(ratio <= 1.5)};"
+                           f" at 16 connections {loaded:.2f}x.")
+        per_size = {size: max(r.worker_rss_mb for r in run.rows if r.size == size)
+                    for size in sorted({r.size for r in run.rows})}
+        grow = per_size[big] - per_size[small]
+        out.append("- Peak memory per worker by size: "
+                   + ", ".join(f"{s:,}: {mb:.0f} MB" for s, mb in per_size.items())
+                   + f" (target: no growth with the table; {grow:+.0f} MB): {mark(grow <= 5)}.")
+    create = find(big, "create", "-")
+    if create and create.db:
+        share = create.api.rps / create.db.rps
+        out.append(f"- POST /api/activities at {big:,}: {100 * share:.0f}% of pgbench running the"
+                   f" same INSERT (target >= 30%): {mark(share >= 0.30)}.")
+    return out
+
+
+def write_results(run: Run, path: Path, sizes: list[int]) -> str:
+    cpu = (psutil.cpu_count(logical=True), psutil.virtual_memory().total / 2**30)
+    lines = [
+        "# bin/bench results", "",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu[0]} cores, {cpu[1]:.0f} GiB;"
+        f" server: {run.server} ({describe_server(run.server)});"
+        f" {CONNECTIONS} connections, {run.duration:g} s per measurement;"
+        f" sizes: {', '.join(f'{s:,}' for s in sizes)} activities, 1,000 users.", "",
+        *results_table(run), "",
+        "req/s, p50 and p99: wrk against the API, 16 connections. p50 ms, 1 conn: the same",
+        "request from a single connection: the page's own latency, without the queue of 15 others",
+        "in front of it (what the latency targets compare). pgbench tps: `pgbench -M prepared`",
+        "running the route's own SQL file with the same parameters and concurrency (the database",
+        "alone). HTTP stack: the same server and settings answering a constant body of the same",
+        "size. items: activities in the page (at 1k, the busiest user has only a few live cruds).",
+        "Deep page: the page that starts in the middle of the list, through its cursor.", "",
+        "## Targets", "", *targets(run), "", *run.notes,
+    ]
+    text = "\n".join(lines).rstrip() + "\n"
+    path.write_text(text)
+    return text
+
+
+def worker_counts() -> tuple[int, int]:
+    """The worker and thread counts gunicorn.conf.py gives (it reads the environment)."""
+    conf = runpy.run_path(str(BACKEND / "gunicorn.conf.py"))
+    return int(conf["workers"]), int(conf.get("threads", 1))
+
+
+def describe_server(server: str) -> str:
+    workers, threads = worker_counts()
+    kind = "gunicorn -c gunicorn.conf.py" if server == "gunicorn" else "granian --interface wsgi"
+    settings = {key: api_setting(key) for key in ("DB_POOL_SIZE", "DB_POOL_MIN_SIZE",
+                                                  "DB_PREPARE_THRESHOLD", "DB_PLAN_CACHE_MODE")}
+    return (f"{kind}, {workers} workers x {threads} threads; "
+            + ", ".join(f"{key}={value}" for key, value in settings.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bin/bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--activities", type=int, default=1_000_000,
+                        help="the largest size (default 1,000,000); also measured: 1,000 and"
+                             " 100,000 when smaller")
+    parser.add_argument("--duration", type=float, default=4.0,
+                        help="seconds per measurement (default 4)")
+    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn",
+                        help="gunicorn (what bin/dev runs in production mode, the default) or"
+                             " granian's WSGI mode, with the same worker and thread counts")
+    parser.add_argument("--datadir", type=Path, default=BENCH / "data",
+                        help="the bench's own PostgreSQL cluster (default bench/data); removed"
+                             " at the end")
+    parser.add_argument("--output", type=Path, default=BENCH / "results.md")
+    parser.add_argument("--plans", type=Path, default=BENCH / "PLANS.md")
+    args = parser.parse_args(argv)
+    if args.activities < 100:
+        parser.error("--activities must be at least 100")
+    if not shutil.which(WRK):
+        print(f"error: {WRK_HINT}", file=sys.stderr)
+        return 2
+    if args.server == "granian" and not (VENV_BIN / "granian").exists():
+        print("error: granian is not installed in .venv (pip install -r backend-flask/requirements.txt)",
+              file=sys.stderr)
+        return 2
+    for key in sorted(PRODUCTION_SETTINGS & set(os.environ)):
+        say(f"note: {key}={os.environ[key]} from the environment overrides the production setting")
+    bindir = find_bindir()
+    if not (bindir / "pgbench").exists():
+        print(f"error: no pgbench in {bindir}", file=sys.stderr)
+        return 2
+    sizes = sorted({s for s in (1_000, 100_000) if s < args.activities} | {args.activities})
+    started = time.monotonic()
+    run = Run(args.server, args.duration)
+    pg = LocalPostgres(args.datadir, free_port())
+    cognito = Cognito()
+    say(f"PostgreSQL for the bench on 127.0.0.1:{pg.port} (data in {args.datadir})")
+    try:
+        if pg.initialized and pg.is_running():  # left by an interrupted run, maybe on another port
+            pg.stop()
+        pg.start()
+        with tempfile.TemporaryDirectory(prefix="cruddur-bench-") as tmp:
+            for size in sizes:
+                measure_size(run, pg, size, cognito, Path(tmp), explain=size == sizes[-1])
+                with psycopg.connect(pg.url(), autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "cruddur_bench_{size}" WITH (FORCE)')
+    finally:
+        cognito.close()
+        pg.destroy()
+    run.notes.append(f"Whole run: {time.monotonic() - started:.0f} s.")
+    text = write_results(run, args.output, sizes)
+    args.plans.write_text(run.plans)
+    print()
+    print(text)
+    say(f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}"
+        f" and {args.plans.relative_to(ROOT) if args.plans.is_relative_to(ROOT) else args.plans}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

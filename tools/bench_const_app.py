@@ -1,0 +1,21 @@
+"""The HTTP-stack ceiling for bin/bench: a Flask app whose every GET or POST answers one constant
+body (the file BENCH_BODY_FILE names) as JSON. Served by the same server, with the same settings,
+as the API, it measures what the server and Flask cost without the database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, Response
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    body = Path(os.environ["BENCH_BODY_FILE"]).read_bytes()
+
+    @app.route("/", methods=["GET", "POST"])
+    def constant():
+        return Response(body, mimetype="application/json")
+
+    return app
