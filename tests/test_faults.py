@@ -212,12 +212,12 @@ def test_database_restart_under_load(own_pg, urls, owner, start_api, cognito):
     assert len(during) >= LOAD_CLIENTS, "the load did not run through the outage"
     assert all(c.status == 503 or c.started < down or c.ended > back for c in during), \
         "a 200 while the database was down"
-    # The API answers each within the pool timeout (gunicorn's own measure, in its access log); a
-    # client may also have waited for a free thread behind requests that each waited that long.
+    # Every 503 within the pool timeout, by gunicorn's measure (its access log) and the client's:
+    # once a connect has failed, requests answer at once instead of queueing for the threads.
     served_ms = max(int(ms) for ms in re.findall(r'" 503 \d+ (\d+)ms', api.log()))
     assert served_ms <= (POOL_TIMEOUT + SLACK) * 1000, f"the API took {served_ms} ms for a 503"
     slowest_503 = max(c.elapsed for c in calls if c.status == 503)
-    assert slowest_503 <= 2 * POOL_TIMEOUT + SLACK, f"a client waited {slowest_503:.2f}s for a 503"
+    assert slowest_503 <= POOL_TIMEOUT + SLACK, f"a client waited {slowest_503:.2f}s for a 503"
     queued = sum(c.elapsed > POOL_TIMEOUT + SLACK for c in calls if c.status == 503)
     late_failures = [c for c in calls if c.started >= back + 2.0 and c.status != 200]
     assert late_failures == [], f"{len(late_failures)} failures 2 s after the database returned"

@@ -57,6 +57,13 @@ PLAN_EVERY_CALL = "\n-- plan: every call\n"
 # replica is tried again: a replica that is down costs one short wait, not one per request.
 REPLICA_RETRY_SECONDS = 5.0
 REPLICA_CHECKOUT_TIMEOUT = 0.5
+# For this long after an attempt to connect to the primary failed, a request that finds no idle
+# connection answers 503 at once instead of waiting DB_POOL_TIMEOUT: during an outage requests
+# do not queue behind each other for the server's threads. Past it, the next request waits in
+# the pool again, which makes the pool try to connect: that is how the API sees the database
+# come back.
+FAST_FAIL_SECONDS = 1.0
+CHECKOUT_SLICE = 0.25  # a request waiting for a connection looks this often whether that changed
 
 
 @cache
@@ -88,6 +95,7 @@ class Database:
         self.pool: ConnectionPool | None = None
         self.read_pool: ConnectionPool | None = None
         self._replica_retry_at = 0.0
+        self._connect_failed_at: float | None = None  # the primary's last failed connect
 
     def init_app(self, app) -> None:
         if not app.config["CONNECTION_URL"]:
@@ -127,6 +135,7 @@ class Database:
             check=partial(self._check_connection, name),
             reconnect_timeout=float(app.config["DB_RECONNECT_TIMEOUT"]),
             kwargs=kwargs,
+            connection_class=self._tracked_connection_class() if name == "cruddur" else psycopg.Connection,
         )
         pool.open(wait=False)
         # Say loudly at start when the database does not answer, but keep serving (503s)
@@ -138,6 +147,28 @@ class Database:
             log.error("database not reachable at start (%s); serving 503 until it is",
                       safe_conninfo(url))
         return pool
+
+    def _tracked_connection_class(self) -> type[psycopg.Connection]:
+        """psycopg's Connection, noting whether the pool's last attempt to connect failed."""
+        database = self
+
+        class TrackedConnection(psycopg.Connection):
+            @classmethod
+            def connect(cls, *args, **kwargs):
+                try:
+                    conn = super().connect(*args, **kwargs)
+                except psycopg.OperationalError:
+                    database._connect_failed_at = time.monotonic()
+                    raise
+                database._connect_failed_at = None
+                return conn
+
+        return TrackedConnection
+
+    def _primary_known_down(self) -> bool:
+        failed_at = self._connect_failed_at
+        return (failed_at is not None and time.monotonic() - failed_at < FAST_FAIL_SECONDS
+                and self.pool.get_stats()["pool_available"] == 0)
 
     def _check_connection(self, name: str, conn: psycopg.Connection) -> None:
         """The pools' check on checkout. One broken connection means the database ended its
@@ -172,8 +203,25 @@ class Database:
         top of this module); database failures become 503."""
         if self.pool is None:
             raise RuntimeError("Database.init_app() was not called")
-        with database_errors(), self.pool.connection() as conn:
-            yield conn
+        with database_errors():
+            conn = self._checkout()
+            try:
+                yield conn
+            finally:
+                self.pool.putconn(conn)
+
+    def _checkout(self) -> psycopg.Connection:
+        """A primary connection within DB_POOL_TIMEOUT; PoolTimeout at once when the database is
+        known to be down, even for a request that was already waiting."""
+        deadline = time.monotonic() + self.pool.timeout
+        while True:
+            if self._primary_known_down():
+                raise PoolTimeout("the database does not accept connections")
+            try:
+                return self.pool.getconn(timeout=min(CHECKOUT_SLICE, deadline - time.monotonic()))
+            except PoolTimeout:
+                if time.monotonic() >= deadline:
+                    raise
 
     @contextmanager
     def read_connection(self):
