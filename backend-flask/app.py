@@ -1,11 +1,11 @@
-"""The Cruddur API: create_app() builds it; gunicorn serves `app:create_app()`."""
+"""The Cruddur API: create_app() builds it; serve.py serves it (granian, one app per worker)."""
 
 from __future__ import annotations
 
 import logging
 import os
 
-from flask import Flask
+from flask import Flask, request
 from flask_cors import CORS
 
 from lib import auth, errors
@@ -22,7 +22,7 @@ DEFAULTS = {
     "AWS_COGNITO_USER_POOL_CLIENT_ID": None,
     "COGNITO_JWKS_URL": None,  # default: the user pool's well-known JWKS URL
     "COGNITO_JWKS_REFETCH_SECONDS": 30,  # at most one refetch per worker this often (unknown kid)
-    "DB_POOL_SIZE": 4,  # connections per worker process
+    "DB_POOL_SIZE": 3,  # connections per worker process: one per request thread (serve.py)
     "DB_POOL_MIN_SIZE": 1,
     "DB_POOL_TIMEOUT": 2.0,  # seconds a request waits for a connection before a 503
     "DB_CONNECT_TIMEOUT": 2,  # seconds
@@ -31,7 +31,6 @@ DEFAULTS = {
     # instead of after psycopg_pool's exponential backoff has grown to minutes.
     "DB_RECONNECT_TIMEOUT": 2.0,
     "DB_STATEMENT_TIMEOUT_MS": 5000,
-    "DB_PREPARE_THRESHOLD": 0,  # executions before a query is prepared; "none": never
     "DB_PLAN_CACHE_MODE": "force_generic_plan",  # Postgres' plan_cache_mode; "" leaves the server's
     # "transaction" behind PgBouncer in transaction mode or RDS Proxy: no prepared statements and
     # no startup options (set statement_timeout and TimeZone on the role or in the pooler).
@@ -55,12 +54,27 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     db.init_app(app)
     auth.init_app(app)
-    origins = [url.rstrip("/") for url in (app.config["FRONTEND_URL"], app.config["BACKEND_URL"]) if url]
-    CORS(app, resources={r"/api/*": {"origins": origins}}, expose_headers=["Link"],
-         allow_headers=["Content-Type", "Authorization"])
+    init_cors(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(activities.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(openapi.bp)
     return app
+
+
+def init_cors(app: Flask) -> None:
+    """CORS for the frontend's origins only (FRONTEND_URL, BACKEND_URL), with flask-cors."""
+    origins = [url.rstrip("/") for url in (app.config["FRONTEND_URL"], app.config["BACKEND_URL"]) if url]
+    CORS(app, resources={r"/api/*": {"origins": origins}}, expose_headers=["Link"],
+         allow_headers=["Content-Type", "Authorization"])
+    # flask-cors works out its headers for every response, even when the request has no Origin
+    # (same-origin and server-to-server calls), to which it adds none: a sixth of a feed
+    # request's Python. Run it only for requests that carry an Origin.
+    cors_after_request = app.after_request_funcs[None].pop()
+    if cors_after_request.__name__ != "cors_after_request":
+        raise RuntimeError("flask-cors did not register its after_request function last")
+
+    @app.after_request
+    def cors_for_cross_origin_requests(response):
+        return cors_after_request(response) if "HTTP_ORIGIN" in request.environ else response

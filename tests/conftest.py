@@ -1,4 +1,4 @@
-"""Fixtures: a real PostgreSQL per test session, the API under real gunicorn, a clean database per test."""
+"""Fixtures: a real PostgreSQL per test session, the API under its real server, a clean database per test."""
 
 from __future__ import annotations
 
@@ -98,10 +98,10 @@ def cognito():
 
 @pytest.fixture(scope="session", params=["direct", "pooled"])
 def api(request, pg, app_role_url, cognito, tmp_path_factory):
-    """The API under gunicorn on the session database as cruddur_app, trusting the fake user pool:
+    """The API (serve.py) on the session database as cruddur_app, trusting the fake user pool:
     every test that uses it runs twice, straight on PostgreSQL and through PgBouncer in
     transaction mode (4 client connections per server connection, as RDS Proxy would)."""
-    log = tmp_path_factory.mktemp(f"api-{request.param}") / "gunicorn.log"
+    log = tmp_path_factory.mktemp(f"api-{request.param}") / "api.log"
     env = {**cognito.env(), "COGNITO_JWKS_REFETCH_SECONDS": "0"}
     if request.param == "direct":
         with api_server(app_role_url, log, **env) as server:

@@ -1,4 +1,4 @@
-"""What the tests share: real PostgreSQL servers, a real gunicorn, the bin scripts as subprocesses."""
+"""What the tests share: real PostgreSQL servers, the real API server, the bin scripts as subprocesses."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def run_script(name: str, *args: str, env: dict[str, str], cwd: Path | str = "/"
 
 
 class ApiServer:
-    """The API under gunicorn, exactly as bin/dev serves it, on a free port."""
+    """The API under granian, exactly as bin/dev serves it (backend-flask/serve.py), on a free port."""
 
     def __init__(self, connection_url: str, workers: int = 2, **env: str):
         self.port = free_port()
@@ -98,6 +98,7 @@ class ApiServer:
             "CONNECTION_URL": connection_url,
             "BIND": f"127.0.0.1:{self.port}",
             "WEB_CONCURRENCY": str(workers),
+            "ACCESS_LOG": "1",  # tests read it: no 5xx, how fast each 503 was served
             "FRONTEND_URL": "http://frontend.test:3000",
             "BACKEND_URL": self.base,
             **env,
@@ -109,7 +110,7 @@ class ApiServer:
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "app:create_app()"],
+            [str(VENV_BIN / "python"), "serve.py"],
             cwd=BACKEND, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         if wait:
@@ -119,13 +120,13 @@ class ApiServer:
     def wait_listening(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"gunicorn exited:\n{self.log()}"
+            assert self.process.poll() is None, f"the API server exited:\n{self.log()}"
             try:
                 requests.get(self.base + "/", timeout=1)  # any answer, even a 404, means it listens
                 return
             except requests.RequestException:  # not listening yet, or a worker still booting
                 time.sleep(0.1)
-        raise TimeoutError(f"gunicorn did not listen:\n{self.log()}")
+        raise TimeoutError(f"the API server did not listen:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -65,10 +67,28 @@ def test_expired_token_says_so(api, db, cognito, alice):
     assert response.json() == {"errors": ["token_expired"]}
 
 
-def test_token_of_a_user_unknown_to_the_api_is_401(api, db, cognito):
-    response = call(api, "POST", "/api/activities", cognito.headers("sub-nobody"))
+def test_token_of_a_user_unknown_to_the_api_is_401(api, db, cognito, alice):
+    """Each signed-in route finds the caller in its own statement: an unknown sub is a 401 and
+    that statement changes nothing (no activity, no reply, no count)."""
+    parent = call(api, "POST", "/api/activities", cognito.headers(alice)).json()["uuid"]
+    before = db.execute("SELECT count(*), sum(replies_count) FROM activities").fetchone()
+    for method, path in [("POST", "/api/activities"), ("POST", f"/api/activities/{parent}/reply"),
+                         ("GET", "/api/activities/notifications")]:
+        response = call(api, method, path, cognito.headers("sub-nobody"))
+        assert response.status_code == 401, (path, response.text)
+        assert response.json() == {"errors": ["user_unknown"]}
+    assert db.execute("SELECT count(*), sum(replies_count) FROM activities").fetchone() == before
+
+
+def test_a_remembered_token_still_expires(api, db, cognito, alice):
+    """A verified token is remembered, but only until its exp: then it is refused as expired."""
+    headers = cognito.headers(alice, expires_in=2)
+    for _ in range(4):  # whichever worker answers, it has verified the token by now
+        assert call(api, "GET", "/api/activities/notifications", headers).status_code == 200
+    time.sleep(2.5)
+    response = call(api, "GET", "/api/activities/notifications", headers)
     assert response.status_code == 401
-    assert response.json() == {"errors": ["user_unknown"]}
+    assert response.json() == {"errors": ["token_expired"]}
 
 
 def test_home_works_with_and_without_a_token(api, cognito, alice):
@@ -105,7 +125,7 @@ def test_unknown_kids_cannot_make_the_api_hammer_the_jwks_endpoint(app_db_url, c
     """With the default throttle, a flood of forged kids costs one fetch per worker."""
     from support import api_server
 
-    with api_server(app_db_url, tmp_path / "gunicorn.log", **cognito.env()) as api:
+    with api_server(app_db_url, tmp_path / "api.log", **cognito.env()) as api:
         before = cognito.fetches
         for i in range(10):
             headers = cognito.headers(alice, kid=f"forged-{i}")

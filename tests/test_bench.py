@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from support import run_script, script_env
+from support import PGBOUNCER_INSTALL_HINT, find_pgbouncer, run_script, script_env
 
 COLUMNS = ["activities", "request", "items", "body B", "req/s", "p50 ms", "p99 ms", "p50 ms, 1 conn",
            "pgbench tps", "% of pgbench", "HTTP stack req/s", "% of HTTP", "peak MB/worker"]
@@ -42,23 +42,15 @@ def number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
-def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
-    results, plans = tmp_path / "results.md", tmp_path / "PLANS.md"
-    result = run_script("bench", "--activities", "1500", "--duration", "1",
-                        "--datadir", str(tmp_path / "pgdata"), "--output", str(results),
-                        "--plans", str(plans), env=script_env(), timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
-    text = results.read_text()
-    assert text in result.stdout  # printed as well as written
+def assert_well_formed(text: str, sizes: tuple[str, ...]) -> None:
+    """The results table: its columns, a row per size and request, each cell where it belongs."""
     lines = [line for line in text.splitlines() if line.startswith("|")]
     assert cells(lines[0]) == COLUMNS
     assert set(lines[1]) <= set("|-:")
     rows = [cells(line) for line in lines[2:]]
     assert all(len(row) == len(COLUMNS) for row in rows)
     assert [(row[0], row[1]) for row in rows] == [
-        (size, request) for size in ("1,000", "1,500") for request in REQUESTS]
+        (size, request) for size in sizes for request in REQUESTS]
     for row in rows:
         assert number(row[4]) > 0 and number(row[5]) > 0 and number(row[6]) >= number(row[5])
         assert number(row[12]) > 0
@@ -71,6 +63,23 @@ def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
             assert number(row[9]) == pytest.approx(100 * number(row[4]) / number(row[8]), abs=1)
         else:
             assert row[8] == row[9] == row[10] == row[11] == ""
+
+
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None,
+                               reason="wrk is not installed (apt-get install wrk)")
+
+
+@needs_wrk
+def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
+    results, plans = tmp_path / "results.md", tmp_path / "PLANS.md"
+    result = run_script("bench", "--activities", "1500", "--duration", "1",
+                        "--datadir", str(tmp_path / "pgdata"), "--output", str(results),
+                        "--plans", str(plans), env=script_env(), timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    text = results.read_text()
+    assert text in result.stdout  # printed as well as written
+    assert_well_formed(text, ("1,000", "1,500"))
     targets = text.split("## Targets", 1)[1]
     assert re.search(r"Home page at 1,500: \d+% of the pgbench ceiling", targets)
     assert len(re.findall(r"page latency \(p50, 1 connection\) at 1,500 vs 1,000", targets)) == 8
@@ -82,3 +91,18 @@ def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
             assert f"## {route}, {page} page" in plan_text
     assert "Index" in plan_text and "Buffers:" in plan_text
     assert not (tmp_path / "pgdata").exists() or not any((tmp_path / "pgdata").iterdir())
+
+
+@needs_wrk
+@pytest.mark.skipif(find_pgbouncer() is None, reason=PGBOUNCER_INSTALL_HINT)
+def test_a_tiny_pooled_run_goes_through_pgbouncer(tmp_path):
+    results, plans = tmp_path / "results-pooled.md", tmp_path / "PLANS.md"
+    result = run_script("bench", "--pooled", "--activities", "400", "--duration", "1",
+                        "--datadir", str(tmp_path / "pgdata"), "--output", str(results),
+                        "--plans", str(plans), env=script_env(), timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    text = results.read_text()
+    assert_well_formed(text, ("400",))
+    assert re.search(r"Pooled: the API reached PostgreSQL through PgBouncer in transaction mode"
+                     r" \(DB_POOLER=transaction\), (\d+) API connections on (\d+) server", text)
+    assert not plans.exists()  # the plans are the direct run's

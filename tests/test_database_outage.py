@@ -25,7 +25,7 @@ def own_pg(tmp_path_factory):
 def outage_api(own_pg, tmp_path_factory):
     url = create_database(own_pg, "cruddur")
     load_schema(url)
-    with api_server(url, tmp_path_factory.mktemp("outage-api") / "gunicorn.log") as server:
+    with api_server(url, tmp_path_factory.mktemp("outage-api") / "api.log") as server:
         yield server
 
 
@@ -72,7 +72,7 @@ def test_api_started_while_the_database_is_down_serves_503_then_recovers(own_pg,
     url = own_pg.url("cruddur")
     own_pg.stop("fast")
     try:
-        with api_server(url, tmp_path / "gunicorn.log") as api:
+        with api_server(url, tmp_path / "api.log") as api:
             assert_unavailable(api, "/api/health-check")
             own_pg.start()
             wait_until_ok(api, "/api/health-check")

@@ -4,7 +4,9 @@ surrogates, RTL marks), malformed cursors and uuids, forged and expired tokens, 
 shape and content type.
 
 For each: no 5xx, every error is JSON ({"errors": ["code", ...]}), and the database is unchanged
-unless the request was a create or a reply that answered 200.
+unless the request was a create or a reply that answered 200. The one exception to JSON: bytes that
+are not an HTTP request at all, which the server (granian) refuses itself before Flask sees them,
+with a 400, 414 or 431, an empty body and the connection closed.
 
 The requests go through a raw socket, not `requests`, so the bytes on the wire are exactly the
 generated ones. Runs are derandomized (the same examples each run): a failure is reproducible.
@@ -67,6 +69,13 @@ def raw_request(port: int, method: bytes, target: bytes, headers: list[tuple[byt
     return status, fields, content
 
 
+def is_server_refusal(status: int, fields: dict[str, str], content: bytes) -> bool:
+    """granian's answer to bytes that are not an HTTP request: no Server header (Flask's answers
+    all have one), no body, the connection closed."""
+    return (status in (400, 414, 431) and not content and "server" not in fields
+            and fields.get("connection") == "close")
+
+
 class Checker:
     """Sends requests, checks every answer, and that the database changed only by a 200 create."""
 
@@ -76,6 +85,7 @@ class Checker:
         self.count = 0
         self.statuses: dict[int, int] = {}
         self.codes: dict[str, int] = {}
+        self.refusals = 0  # answered by the server itself: not an HTTP request
         self.fingerprint = self._fingerprint()
 
     def _fingerprint(self) -> str:
@@ -91,6 +101,10 @@ class Checker:
         self.statuses[status] = self.statuses.get(status, 0) + 1
         shown = f"{method!r} {target[:300]!r} -> {status} {content[:300]!r}"
         assert status < 500, f"5xx: {shown}"
+        if is_server_refusal(status, fields, content):  # not HTTP: granian's own answer
+            assert self._fingerprint() == self.fingerprint, f"the database changed: {shown}"
+            self.refusals += 1
+            return status, None
         is_json = fields.get("content-type") == "application/json"
         # Every error is JSON. Not JSON: the YAML spec, an OPTIONS answer without a body, and
         # werkzeug's 308 to the same path with `//` merged (`/api//activities/home`).
@@ -157,7 +171,7 @@ def encoded(value: str) -> st.SearchStrategy[bytes]:
     escaped = quote_from_bytes(raw, safe="").encode()
     loose = quote_from_bytes(raw, safe="/@?&=%").encode()
     bare = raw.replace(b" ", b"%20").replace(b"\r", b"%0D").replace(b"\n", b"%0A").replace(b"#", b"%23")
-    return st.sampled_from([escaped] * 4 + [loose] * 3 + [bare])  # bare bytes: mostly gunicorn's 400
+    return st.sampled_from([escaped] * 4 + [loose] * 3 + [bare])  # bare bytes: mostly the server's 400
 
 
 @st.composite
@@ -326,8 +340,9 @@ def test_create_and_reply_refuse_bad_input_with_json_and_store_nothing(api, db, 
                   f" {len(checker.codes)} distinct error codes; statuses {sorted(checker.statuses.items())}")
 
 
-def test_garbage_requests_get_json_errors(api, db, seeded):
-    """Methods, paths and headers of any bytes: gunicorn's own errors are JSON too."""
+def test_garbage_requests_get_clean_refusals(api, db, seeded):
+    """Methods, paths and headers of any bytes: an error from Flask is JSON, one from the server
+    is a bare refusal, neither is a 5xx."""
     checker = Checker(api, db)
     methods = st.one_of(
         st.sampled_from([b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS", b"HEAD", b"TRACE",
@@ -352,8 +367,8 @@ def test_garbage_requests_get_json_errors(api, db, seeded):
         checker.send(method, path, extra)
 
     run()
-    record_figure(f"fuzz, garbage requests: {checker.count} requests, 0 x 5xx;"
-                  f" statuses {sorted(checker.statuses.items())}")
+    record_figure(f"fuzz, garbage requests: {checker.count} requests, 0 x 5xx, {checker.refusals}"
+                  f" refused by the server as not HTTP; statuses {sorted(checker.statuses.items())}")
     assert not re.search(r'" 5\d\d ', api.log()), "the access log shows a 5xx"
 
 

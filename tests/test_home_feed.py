@@ -1,4 +1,4 @@
-"""GET /api/activities/home over real HTTP against gunicorn and PostgreSQL."""
+"""GET /api/activities/home over real HTTP against the API server and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def replica(primary, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scaled_api(primary, replica, cognito, tmp_path_factory):
-    log = tmp_path_factory.mktemp("scaled-api") / "gunicorn.log"
+    log = tmp_path_factory.mktemp("scaled-api") / "api.log"
     with api_server(primary.url("cruddur"), log, READ_CONNECTION_URL=replica.url("cruddur"),
                     **cognito.env()) as server:
         yield server
@@ -129,3 +129,22 @@ def test_a_replica_that_is_down_degrades_reads_to_the_primary(replica, scaled_ap
         return bool(api_sessions_that_read_feeds(replica))
 
     wait_for(reads_on_the_replica, timeout=20)
+
+
+def test_a_user_not_yet_on_the_replica_is_found_on_the_primary(primary, replica, scaled_api, cognito):
+    """Notifications read from the replica; a user who signed up a moment ago (replay paused, so
+    the replica has not seen the row) is looked up on the primary, not told 401."""
+    with psycopg.connect(replica.url("cruddur"), autocommit=True) as conn:
+        conn.execute("SELECT pg_wal_replay_pause()")
+    try:
+        with psycopg.connect(primary.url("cruddur"), autocommit=True) as conn:
+            insert_user(conn, "newcomer", cognito_user_id="sub-newcomer")
+        response = scaled_api.get("/api/activities/notifications", headers=cognito.headers("sub-newcomer"))
+        assert response.status_code == 200, response.text
+        assert response.json() == []
+        unknown = scaled_api.get("/api/activities/notifications", headers=cognito.headers("sub-nobody"))
+        assert unknown.status_code == 401
+        assert unknown.json() == {"errors": ["user_unknown"]}
+    finally:
+        with psycopg.connect(replica.url("cruddur"), autocommit=True) as conn:
+            conn.execute("SELECT pg_wal_replay_resume()")

@@ -123,7 +123,7 @@ def test_credentials_never_reach_a_command_line(pg, app_role_url, tmp_path):
     process = subprocess.Popen([str(ROOT / "bin" / "db-connect"), "--", "-c", "SELECT pg_sleep(1.5)"],
                                env=script_env(CONNECTION_URL=pg.url("cruddur")), cwd="/",
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    api = ApiServer(app_role_url, workers=1).start(tmp_path / "gunicorn.log")
+    api = ApiServer(app_role_url, workers=1).start(tmp_path / "api.log")
     try:
         seen_psql = False
         deadline = time.monotonic() + 1.2
@@ -146,7 +146,7 @@ def test_credentials_never_reach_a_command_line(pg, app_role_url, tmp_path):
 def test_api_without_its_database_shows_no_secret(pg, tmp_path, case):
     """The API started on a database it cannot use: 503 JSON bodies and a log without the password."""
     url = failing_urls(pg)[case]
-    api = ApiServer(url, workers=1, DB_POOL_TIMEOUT="0.3").start(tmp_path / "gunicorn.log")
+    api = ApiServer(url, workers=1, DB_POOL_TIMEOUT="0.3").start(tmp_path / "api.log")
     try:
         bodies = []
         for path in ("/api/health-check", "/api/activities/@x"):
@@ -162,7 +162,7 @@ def test_api_without_its_database_shows_no_secret(pg, tmp_path, case):
 
 @pytest.mark.parametrize("case", ["malformed host", "bad percent escape"])
 def test_api_with_a_malformed_url_fails_to_start_without_showing_it(pg, tmp_path, case):
-    api = ApiServer(failing_urls(pg)[case], workers=1).start(tmp_path / "gunicorn.log", wait=False)
+    api = ApiServer(failing_urls(pg)[case], workers=1).start(tmp_path / "api.log", wait=False)
     try:
         assert api.process.wait(timeout=30) != 0
     finally:
@@ -225,7 +225,7 @@ def test_cors_preflight_and_errors_answer_only_the_frontend(api, db, origin):
 
 
 def test_cors_with_no_frontend_configured_allows_no_origin(app_role_url, tmp_path):
-    api = ApiServer(app_role_url, workers=1, FRONTEND_URL="", BACKEND_URL="").start(tmp_path / "gunicorn.log")
+    api = ApiServer(app_role_url, workers=1, FRONTEND_URL="", BACKEND_URL="").start(tmp_path / "api.log")
     try:
         for origin in (FRONTEND, "http://evil.test"):
             response = api.get("/api/activities/home", headers={"Origin": origin})

@@ -2,9 +2,9 @@
 
 For each size it builds a database of its own (never the dev one) on a PostgreSQL cluster of its
 own (bench/data/, git-ignored), with 1,000 users and N activities made in SQL (bench/generate.sql),
-starts the API exactly as bin/dev serves it in production mode (gunicorn -c gunicorn.conf.py, its
-worker and thread counts), warms it, and drives it with wrk over 127.0.0.1 (16 connections, a
-fixed duration). In the same run it measures two ceilings:
+starts the API exactly as production serves it (backend-flask/serve.py: granian, its worker and
+thread counts, as bin/dev and the Docker image start it), warms it, and drives it with wrk over
+127.0.0.1 (16 connections, a fixed duration). In the same run it measures two ceilings:
 
 - the database alone: `pgbench -M prepared` running the very SQL file the route runs, with the
   same parameters, at the same concurrency (and the plan mode the API gives that query);
@@ -14,6 +14,10 @@ fixed duration). In the same run it measures two ceilings:
 It writes bench/results.md (a markdown table and the issue's targets, met or missed) and
 bench/PLANS.md (EXPLAIN (ANALYZE, BUFFERS) of every list query at the largest size, as the API
 runs it), and prints the table.
+
+With --pooled the API reaches PostgreSQL through a PgBouncer in transaction mode (DB_POOLER=
+transaction) that has a quarter as many server connections as the API has client connections,
+as RDS Proxy would; the table (bench/results-pooled.md) is the same, the ceilings the same.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import contextlib
 import json
 import os
 import re
-import runpy
 import shutil
 import signal
 import socket
@@ -50,18 +53,21 @@ sys.path.insert(0, str(BACKEND))
 
 from lib.paging import encode_cursor  # noqa: E402
 from localpg import LocalPostgres, find_bindir  # noqa: E402
+from localpgbouncer import INSTALL_HINT as PGBOUNCER_HINT  # noqa: E402
+from localpgbouncer import LocalPgBouncer, find_pgbouncer  # noqa: E402
 
 CONNECTIONS = 16
 WRK = os.environ.get("BENCH_WRK", "wrk")  # the tests name a missing one
 WRK_THREADS = 2
 SEARCH_TERM = "coffee"
 PAGE = 20
+CLIENTS_PER_SERVER_CONNECTION = 4  # --pooled: API connections per PgBouncer server connection
 WRK_HINT = ("wrk is not installed: bin/bench drives the API with it.\n"
             "  Debian/Ubuntu: sudo apt-get install -y wrk\n"
             "  macOS:         brew install wrk\n"
             "then run bin/bench again.")
-PRODUCTION_SETTINGS = {  # what gunicorn.conf.py and lib/db.py read; the bench sets none of them
-    "WEB_CONCURRENCY", "WEB_THREADS", "DB_POOL_SIZE", "DB_POOL_MIN_SIZE", "DB_PREPARE_THRESHOLD",
+PRODUCTION_SETTINGS = {  # what serve.py and lib/db.py read; the bench sets none of them
+    "WEB_CONCURRENCY", "WEB_THREADS", "ACCESS_LOG", "DB_POOL_SIZE", "DB_POOL_MIN_SIZE",
     "DB_PLAN_CACHE_MODE",
 }
 
@@ -302,8 +308,8 @@ class Row:
 
 @dataclass
 class Run:
-    server: str
     duration: float
+    pooled: bool = False
     rows: list[Row] = field(default_factory=list)
     plans: str = ""
     notes: list[str] = field(default_factory=list)
@@ -366,7 +372,7 @@ def middle_cursor(conn, where: str, params: dict) -> str | None:
     row = pick(conn, f"SELECT a.created_at, a.uuid FROM public.activities a WHERE {where}"  # noqa: S608
                      " ORDER BY a.created_at DESC, a.uuid DESC OFFSET %(offset)s LIMIT 1",
                {**params, "offset": count // 2})
-    return encode_cursor(row[0], row[1])
+    return encode_cursor(row[0].isoformat(), str(row[1]))
 
 
 def decode(cursor: str) -> tuple[str, str]:
@@ -388,8 +394,8 @@ def cases_for(url: str, cognito: Cognito) -> list[Case]:
             LEFT JOIN public.activities a ON a.user_uuid = u.uuid
               AND a.reply_to_activity_uuid IS NULL AND a.expires_at > now()
             GROUP BY u.uuid ORDER BY count(a.uuid) DESC, u.handle LIMIT 1""")
-        caller, caller_sub, caller_handle = pick(conn, """
-            SELECT u.uuid::text, u.cognito_user_id, u.handle FROM public.users u
+        caller, caller_sub = pick(conn, """
+            SELECT u.uuid::text, u.cognito_user_id FROM public.users u
             LEFT JOIN public.activities a ON a.reply_to_user_uuid = u.uuid
               AND a.user_uuid <> u.uuid AND a.expires_at > now()
             GROUP BY u.uuid ORDER BY count(a.uuid) DESC, u.handle LIMIT 1""")
@@ -410,7 +416,7 @@ def cases_for(url: str, cognito: Cognito) -> list[Case]:
         "search": (f"/api/activities/search?term={SEARCH_TERM}", "activities/search",
                    {"pattern": pattern}),
         "notifications": ("/api/activities/notifications", "activities/notifications",
-                          {"user_uuid": caller, "handle": caller_handle}),
+                          {"cognito_user_id": caller_sub}),
     }
     cases = []
     for route, (path, sql_name, params) in lists.items():
@@ -425,7 +431,7 @@ def cases_for(url: str, cognito: Cognito) -> list[Case]:
                                "cursor_uuid": row_uuid}, token=auth))
     message = "Benchmarking the feed with a crud that expires tomorrow"
     cases.append(Case("create", "-", "/api/activities", "activities/create",
-                      {"user_uuid": caller, "message": message, "ttl": "1 day"}, token=token,
+                      {"cognito_user_id": caller_sub, "message": message, "ttl": "1 day"}, token=token,
                       body={"message": message, "ttl": "1-day"}, ceilings=True))
     return cases
 
@@ -442,38 +448,29 @@ def wrk_script(case: Case, workdir: Path) -> Path | None:
     return script
 
 
-def server_argv(server: str, app: str, port: int) -> list[str]:
-    """How bin/dev starts the API in production mode, for `app` on `port`."""
-    if server == "gunicorn":
-        return [str(VENV_BIN / "gunicorn"), "-c", str(BACKEND / "gunicorn.conf.py"),
-                "--bind", f"127.0.0.1:{port}", app]
-    # granian's WSGI mode with the worker and thread counts gunicorn.conf.py gives
-    workers, threads = worker_counts()
-    module, _, factory = app.partition(":")
-    return [str(VENV_BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
-            "--no-ws",
-            "--factory", f"{module}:{factory.rstrip('()')}"]
+def server_argv(target: str) -> list[str]:
+    """How production starts the server (serve.py), serving `target`; BIND gives the port."""
+    return [str(VENV_BIN / "python"), str(BACKEND / "serve.py"), target]
 
 
-def start_api(server: str, url: str, cognito: Cognito, workdir: Path) -> Server:
+def start_api(url: str, cognito: Cognito, workdir: Path, **settings: str) -> Server:
     port = free_port()
     env = {**os.environ, **cognito.env(), "CONNECTION_URL": url, "BIND": f"127.0.0.1:{port}",
            "FRONTEND_URL": "http://localhost:3000", "BACKEND_URL": f"http://127.0.0.1:{port}",
-           "PYTHONUNBUFFERED": "1"}
-    api = Server(server_argv(server, "app:create_app()", port), BACKEND, env,
+           "PYTHONUNBUFFERED": "1", **settings}
+    api = Server(server_argv("app:create_app"), BACKEND, env,
                  workdir / f"api-{port}.log", port)
     api.wait_ready("/api/health-check")
     return api
 
 
-def start_const(server: str, body: bytes, workdir: Path) -> Server:
+def start_const(body: bytes, workdir: Path) -> Server:
     port = free_port()
     body_file = workdir / f"body-{port}.json"
     body_file.write_bytes(body)
     env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BIND": f"127.0.0.1:{port}",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "tools"), str(BACKEND)])}
-    const = Server(server_argv(server, "bench_const_app:create_app()", port), ROOT / "tools", env,
+    const = Server(server_argv("bench_const_app:create_app"), ROOT / "tools", env,
                    workdir / f"const-{port}.log", port)
     const.wait_ready("/")
     return const
@@ -506,42 +503,69 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workd
     cases = cases_for(url, cognito)
     if explain:
         run.plans = explain_plans(url, cases, size)
-    api = start_api(run.server, url, cognito, workdir)
-    try:
-        for case in cases:  # warm: every worker has prepared every query
-            warm(api.base + case.path, run.duration, wrk_script(case, workdir))
-        for case in cases:
-            response = request_once(api, case)
-            body = response.content
-            label = f"{case.route} {case.page}".strip(" -")
-            api.peak_worker_rss = api.peak_total_rss = 0
-            with MemorySampler(api):
-                load = wrk(api.base + case.path, run.duration, wrk_script(case, workdir))
-            row = Row(size, case, count_items(case.route, response.json()), len(body), load,
-                      worker_rss_mb=api.peak_worker_rss / 2**20,
-                      total_rss_mb=api.peak_total_rss / 2**20)
-            if case.route != "create":
-                row.alone = wrk(api.base + case.path, run.duration, wrk_script(case, workdir), 1)
-            if case.ceilings:
-                row.db = pgbench(pg.bindir, url, load_sql(case.sql_name), case.params,
-                                 run.duration, plan_mode_for(case.sql_name), workdir)
-                const = start_const(run.server, body, workdir)
-                try:
-                    warm(const.base + "/", run.duration)
-                    row.http = wrk(const.base + "/", run.duration)
-                finally:
-                    const.stop()
-            run.rows.append(row)
-            extra = ""
-            if row.db:
-                extra = (f", {100 * load.rps / row.db.rps:.0f}% of pgbench {row.db.rps:,.0f}/s,"
-                         f" {100 * load.rps / row.http.rps:.0f}% of the HTTP stack"
-                         f" {row.http.rps:,.0f}/s")
-            alone = f", alone p50 {row.alone.p50_ms:.2f} ms" if row.alone else ""
-            say(f"{size:,} {label}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms,"
-                f" p99 {load.p99_ms:.2f} ms{alone}{extra}")
-    finally:
-        api.stop()
+    with contextlib.ExitStack() as stack:
+        api_url, settings = url, {}
+        if run.pooled:
+            bouncer = pooler_for(pg, f"cruddur_bench_{size}", workdir)
+            stack.callback(bouncer.stop)
+            api_url, settings = bouncer.url(), {"DB_POOLER": "transaction"}
+        api = start_api(api_url, cognito, workdir, **settings)
+        stack.callback(api.stop)
+        measure_cases(run, pg, size, url, api, cases, workdir)
+
+
+def pooler_connections() -> tuple[int, int]:
+    """--pooled: the API's connections to PgBouncer (workers x DB_POOL_SIZE) and PgBouncer's to
+    PostgreSQL, a quarter as many."""
+    from serve import server_settings
+
+    clients = server_settings()["workers"] * int(api_setting("DB_POOL_SIZE"))
+    return clients, max(1, round(clients / CLIENTS_PER_SERVER_CONNECTION))
+
+
+def pooler_for(pg: LocalPostgres, dbname: str, workdir: Path) -> LocalPgBouncer:
+    """A PgBouncer in transaction mode for `dbname`."""
+    _, servers = pooler_connections()
+    bouncer = LocalPgBouncer(workdir / f"pgbouncer-{dbname}", free_port(), pg, dbname, pool_size=servers,
+                             users={"postgres": os.urandom(12).hex()})
+    bouncer.start()
+    return bouncer
+
+
+def measure_cases(run: Run, pg: LocalPostgres, size: int, url: str, api: Server, cases: list[Case],
+                  workdir: Path) -> None:
+    for case in cases:  # warm: every worker has prepared every query
+        warm(api.base + case.path, run.duration, wrk_script(case, workdir))
+    for case in cases:
+        response = request_once(api, case)
+        body = response.content
+        label = f"{case.route} {case.page}".strip(" -")
+        api.peak_worker_rss = api.peak_total_rss = 0
+        with MemorySampler(api):
+            load = wrk(api.base + case.path, run.duration, wrk_script(case, workdir))
+        row = Row(size, case, count_items(case.route, response.json()), len(body), load,
+                  worker_rss_mb=api.peak_worker_rss / 2**20,
+                  total_rss_mb=api.peak_total_rss / 2**20)
+        if case.route != "create":
+            row.alone = wrk(api.base + case.path, run.duration, wrk_script(case, workdir), 1)
+        if case.ceilings:
+            row.db = pgbench(pg.bindir, url, load_sql(case.sql_name), case.params,
+                             run.duration, plan_mode_for(case.sql_name), workdir)
+            const = start_const(body, workdir)
+            try:
+                warm(const.base + "/", run.duration)
+                row.http = wrk(const.base + "/", run.duration)
+            finally:
+                const.stop()
+        run.rows.append(row)
+        extra = ""
+        if row.db:
+            extra = (f", {100 * load.rps / row.db.rps:.0f}% of pgbench {row.db.rps:,.0f}/s,"
+                     f" {100 * load.rps / row.http.rps:.0f}% of the HTTP stack"
+                     f" {row.http.rps:,.0f}/s")
+        alone = f", alone p50 {row.alone.p50_ms:.2f} ms" if row.alone else ""
+        say(f"{size:,} {label}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms,"
+            f" p99 {load.p99_ms:.2f} ms{alone}{extra}")
 
 
 # -- plans --------------------------------------------------------------------------------------
@@ -675,7 +699,7 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
     lines = [
         "# bin/bench results", "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu[0]} cores, {cpu[1]:.0f} GiB;"
-        f" server: {run.server} ({describe_server(run.server)});"
+        f" server: {describe_server()};"
         f" {CONNECTIONS} connections, {run.duration:g} s per measurement;"
         f" sizes: {', '.join(f'{s:,}' for s in sizes)} activities, 1,000 users.", "",
         *results_table(run), "",
@@ -693,18 +717,14 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
     return text
 
 
-def worker_counts() -> tuple[int, int]:
-    """The worker and thread counts gunicorn.conf.py gives (it reads the environment)."""
-    conf = runpy.run_path(str(BACKEND / "gunicorn.conf.py"))
-    return int(conf["workers"]), int(conf.get("threads", 1))
+def describe_server() -> str:
+    """The server and the settings it runs with, as serve.py and lib/db.py read them."""
+    from serve import server_settings
 
-
-def describe_server(server: str) -> str:
-    workers, threads = worker_counts()
-    kind = "gunicorn -c gunicorn.conf.py" if server == "gunicorn" else "granian --interface wsgi"
+    server = server_settings()
     settings = {key: api_setting(key) for key in ("DB_POOL_SIZE", "DB_POOL_MIN_SIZE",
-                                                  "DB_PREPARE_THRESHOLD", "DB_PLAN_CACHE_MODE")}
-    return (f"{kind}, {workers} workers x {threads} threads; "
+                                                  "DB_PLAN_CACHE_MODE")}
+    return (f"granian (serve.py), {server['workers']} workers x {server['threads']} threads; "
             + ", ".join(f"{key}={value}" for key, value in settings.items()))
 
 
@@ -715,33 +735,41 @@ def main(argv: list[str] | None = None) -> int:
                              " 100,000 when smaller")
     parser.add_argument("--duration", type=float, default=4.0,
                         help="seconds per measurement (default 4)")
-    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn",
-                        help="gunicorn (what bin/dev runs in production mode, the default) or"
-                             " granian's WSGI mode, with the same worker and thread counts")
     parser.add_argument("--datadir", type=Path, default=BENCH / "data",
                         help="the bench's own PostgreSQL cluster (default bench/data); removed"
                              " at the end")
-    parser.add_argument("--output", type=Path, default=BENCH / "results.md")
+    parser.add_argument("--pooled", action="store_true",
+                        help="the API through PgBouncer in transaction mode, 4 API connections per"
+                             " server connection (writes bench/results-pooled.md, no plans)")
+    parser.add_argument("--output", type=Path,
+                        help="default bench/results.md, or bench/results-pooled.md with --pooled")
     parser.add_argument("--plans", type=Path, default=BENCH / "PLANS.md")
     args = parser.parse_args(argv)
+    args.output = args.output or BENCH / ("results-pooled.md" if args.pooled else "results.md")
     if args.activities < 100:
         parser.error("--activities must be at least 100")
     if not shutil.which(WRK):
         print(f"error: {WRK_HINT}", file=sys.stderr)
         return 2
-    if args.server == "granian" and not (VENV_BIN / "granian").exists():
-        print("error: granian is not installed in .venv (pip install -r backend-flask/requirements.txt)",
-              file=sys.stderr)
-        return 2
     for key in sorted(PRODUCTION_SETTINGS & set(os.environ)):
         say(f"note: {key}={os.environ[key]} from the environment overrides the production setting")
+    if args.pooled and find_pgbouncer() is None:
+        print(f"error: {PGBOUNCER_HINT}", file=sys.stderr)
+        return 2
     bindir = find_bindir()
     if not (bindir / "pgbench").exists():
         print(f"error: no pgbench in {bindir}", file=sys.stderr)
         return 2
     sizes = sorted({s for s in (1_000, 100_000) if s < args.activities} | {args.activities})
     started = time.monotonic()
-    run = Run(args.server, args.duration)
+    run = Run(args.duration, pooled=args.pooled)
+    if args.pooled:
+        clients, servers = pooler_connections()
+        run.notes.append(
+            f"Pooled: the API reached PostgreSQL through PgBouncer in transaction mode"
+            f" (DB_POOLER=transaction), {clients} API connections on {servers} server connections."
+            " Behind a transaction pooler nothing is prepared: every query is parsed and planned on"
+            " every call. pgbench ran against PostgreSQL directly, as in the direct run.")
     pg = LocalPostgres(args.datadir, free_port())
     cognito = Cognito()
     say(f"PostgreSQL for the bench on 127.0.0.1:{pg.port} (data in {args.datadir})")
@@ -751,7 +779,8 @@ def main(argv: list[str] | None = None) -> int:
         pg.start()
         with tempfile.TemporaryDirectory(prefix="cruddur-bench-") as tmp:
             for size in sizes:
-                measure_size(run, pg, size, cognito, Path(tmp), explain=size == sizes[-1])
+                explain = size == sizes[-1] and not args.pooled
+                measure_size(run, pg, size, cognito, Path(tmp), explain=explain)
                 with psycopg.connect(pg.url(), autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "cruddur_bench_{size}" WITH (FORCE)')
     finally:
@@ -759,11 +788,13 @@ def main(argv: list[str] | None = None) -> int:
         pg.destroy()
     run.notes.append(f"Whole run: {time.monotonic() - started:.0f} s.")
     text = write_results(run, args.output, sizes)
-    args.plans.write_text(run.plans)
+    written = [args.output]
+    if run.plans:
+        args.plans.write_text(run.plans)
+        written.append(args.plans)
     print()
     print(text)
-    say(f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}"
-        f" and {args.plans.relative_to(ROOT) if args.plans.is_relative_to(ROOT) else args.plans}")
+    say("wrote " + " and ".join(str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p) for p in written))
     return 0
 
 

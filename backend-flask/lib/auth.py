@@ -5,6 +5,12 @@ RS256 signature against the user pool's JWKS, then `iss`, `exp`,
 refetched when a token names an unknown `kid` (Cognito rotated its keys), at
 most once per COGNITO_JWKS_REFETCH_SECONDS so forged kids cannot make us hammer
 the JWKS endpoint.
+
+A token that passed is remembered until its `exp` (the last VERIFIED_TOKENS of
+them, per process): checking an RS256 signature costs more CPU than the rest of
+a request, and the frontend sends the same token with every call for an hour.
+Nothing is lost by it: a Cognito access token cannot be revoked before its
+`exp` for an API that checks signatures, remembered or not.
 """
 
 from __future__ import annotations
@@ -14,12 +20,12 @@ import logging
 import threading
 import time
 import urllib.request
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import jwt
 from flask import Flask, current_app, request
 
-from lib.db import db, query_row
 from lib.errors import ApiError
 from lib.validation import is_storable_text
 
@@ -28,12 +34,16 @@ log = logging.getLogger(__name__)
 JWKS_TIMEOUT_SECONDS = 2
 MAX_TOKEN_LENGTH = 8192
 MAX_SUB_LENGTH = 256
+VERIFIED_TOKENS = 4096
 
 
 @dataclass(frozen=True)
 class Caller:
-    uuid: str
-    handle: str
+    """Who signed the request: the `sub` of their verified access token. The statement that needs
+    their users row finds it by cognito_user_id in the same round trip, and the service answers
+    401 user_unknown when there is none."""
+
+    cognito_user_id: str
 
 
 class JwksCache:
@@ -71,9 +81,27 @@ class CognitoVerifier:
         self.issuer = f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
         self.client_id = client_id
         self.jwks = JwksCache(jwks_url or f"{self.issuer}/.well-known/jwks.json", refetch_seconds)
+        self._verified: OrderedDict[str, dict] = OrderedDict()  # token -> claims, oldest first
+        self._verified_lock = threading.Lock()
 
     def claims(self, token: str) -> dict:
         """The verified claims of an access token; 401 for anything else."""
+        with self._verified_lock:
+            claims = self._verified.get(token)
+            if claims is not None:
+                if claims["exp"] > time.time():
+                    self._verified.move_to_end(token)
+                    return claims
+                del self._verified[token]
+                raise ApiError(401, "token_expired")
+        claims = self._verify(token)
+        with self._verified_lock:
+            self._verified[token] = claims
+            if len(self._verified) > VERIFIED_TOKENS:
+                self._verified.popitem(last=False)
+        return claims
+
+    def _verify(self, token: str) -> dict:
         try:
             if len(token) > MAX_TOKEN_LENGTH:
                 raise jwt.InvalidTokenError("too long")
@@ -120,17 +148,11 @@ def _bearer_token() -> str | None:
 
 
 def require_caller() -> Caller:
-    """The signed-in caller; 401 when the token is missing, bad, or names no user."""
+    """The signed-in caller; 401 when the token is missing or bad."""
     token = _bearer_token()
     if token is None:
         raise ApiError(401, "token_missing")
     verifier: CognitoVerifier | None = current_app.extensions.get("cognito")
     if verifier is None:
         raise ApiError(401, "token_invalid")
-    sub = verifier.claims(token)["sub"]
-    with db.connection() as conn:
-        row = query_row(conn, "users/by_cognito_user_id", {"cognito_user_id": sub})
-    if row is None:
-        raise ApiError(401, "user_unknown")
-    return Caller(uuid=str(row[0]), handle=row[1])
-
+    return Caller(verifier.claims(token)["sub"])

@@ -1,7 +1,7 @@
 """The connection pools and the query helpers.
 
 One psycopg 3 ConnectionPool per process on the primary, made by init_app()
-inside the server worker (after gunicorn forks), connections checked on
+inside each server worker process, connections checked on
 checkout, a short wait timeout so an unreachable database is a fast 503 rather
 than a hang. With READ_CONNECTION_URL, a second pool on a read replica serves
 the read-only routes (db.read_connection()); when the replica does not answer,
@@ -16,8 +16,8 @@ Queries live one per file in db/sql/<resource>/<verb_noun>.sql and are run by
 name with bound parameters; Postgres builds the JSON, the helpers hand back its
 text untouched.
 
-What a query costs is mostly round trips and planning, so (bench/results.md has
-the measurements):
+What a request costs is mostly round trips, planning and Python, so (bench/results.md
+has the measurements):
 - connections are in autocommit: every service runs one statement, which is its
   own transaction; that saves a BEGIN and a COMMIT round trip per request. A
   service that needs several statements in one transaction wraps them in
@@ -25,25 +25,30 @@ the measurements):
 - the check on checkout costs a round trip only when the idle connection's
   socket has something to read (the server ended the session: its last message
   or EOF), not on every request;
-- queries are prepared on first use (DB_PREPARE_THRESHOLD; never behind a
-  transaction pooler, DB_POOLER=transaction) and their generic plan is kept
+- a query is prepared on its first use on a connection (never behind a
+  transaction pooler, DB_POOLER=transaction) and its generic plan is kept
   (DB_PLAN_CACHE_MODE): with a LIMIT that is a parameter, Postgres would
   otherwise judge the generic plan too dear and plan every call again. A query
   whose best plan depends on its parameters (search) says `-- plan: every call`
-  and is sent with its values bound client-side, so it is planned for them.
+  and is sent with its values bound client-side, so it is planned for them;
+- query_row() speaks to libpq directly, in text format both ways: the result is
+  one JSON text, so psycopg's adaptation of each value would only cost time.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import re
 import select
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
 
 import psycopg
-from psycopg import conninfo
+from psycopg import conninfo, pq
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from lib.errors import ApiError
@@ -53,6 +58,7 @@ log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).resolve().parent.parent / "db" / "sql"
 RETRY_AFTER_SECONDS = "1"
 PLAN_EVERY_CALL = "\n-- plan: every call\n"
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 # After a replica failed to give a connection, reads go to the primary this long before the
 # replica is tried again: a replica that is down costs one short wait, not one per request.
 REPLICA_RETRY_SECONDS = 5.0
@@ -75,17 +81,18 @@ def load_sql(name: str) -> str:
     return path.read_text()
 
 
-@cache
-def plans_every_call(name: str) -> bool:
-    """Does the query ask to be planned for its parameters on every call?"""
-    return PLAN_EVERY_CALL in load_sql(name)
-
-
 def safe_conninfo(url: str) -> str:
     """The connection string with its password removed, for messages."""
     params = conninfo.conninfo_to_dict(url)
     params.pop("password", None)
     return conninfo.make_conninfo(**params)
+
+
+class Connection(psycopg.Connection):
+    """psycopg's Connection and the names of the queries prepared on it (None: none may be,
+    behind a transaction pooler). The pools set `prepared` on each new connection."""
+
+    prepared: set[str] | None = None
 
 
 class Database:
@@ -96,6 +103,7 @@ class Database:
         self.read_pool: ConnectionPool | None = None
         self._replica_retry_at = 0.0
         self._connect_failed_at: float | None = None  # the primary's last failed connect
+        atexit.register(self.close)  # a server worker that exits leaves no session behind
 
     def init_app(self, app) -> None:
         if not app.config["CONNECTION_URL"]:
@@ -115,16 +123,20 @@ class Database:
         except psycopg.ProgrammingError:  # not its message: libpq quotes the URL, password and all
             raise RuntimeError(f"{url_setting} is not a valid connection string (percent-encode"
                                " special characters such as % @ : / [ in the password)") from None
-        kwargs = {"connect_timeout": int(app.config["DB_CONNECT_TIMEOUT"]),
+        # client_encoding: query_row() decodes what libpq hands it as UTF-8
+        kwargs = {"connect_timeout": int(app.config["DB_CONNECT_TIMEOUT"]), "client_encoding": "UTF8",
                   "application_name": f"{name}-api", "autocommit": True, "prepare_threshold": None}
-        if app.config["DB_POOLER"] != "transaction":
+        pooled = app.config["DB_POOLER"] == "transaction"
+        if not pooled:
             options = (f"-c statement_timeout={int(app.config['DB_STATEMENT_TIMEOUT_MS'])}"
                        " -c TimeZone=UTC")
             if app.config["DB_PLAN_CACHE_MODE"]:
                 options += f" -c plan_cache_mode={app.config['DB_PLAN_CACHE_MODE']}"
-            threshold = str(app.config["DB_PREPARE_THRESHOLD"])
-            kwargs.update(options=options,
-                          prepare_threshold=None if threshold.lower() == "none" else int(threshold))
+            kwargs["options"] = options
+
+        def configure(conn: Connection) -> None:
+            conn.prepared = None if pooled else set()
+
         pool = ConnectionPool(
             url,
             name=name,
@@ -135,7 +147,8 @@ class Database:
             check=partial(self._check_connection, name),
             reconnect_timeout=float(app.config["DB_RECONNECT_TIMEOUT"]),
             kwargs=kwargs,
-            connection_class=self._tracked_connection_class() if name == "cruddur" else psycopg.Connection,
+            configure=configure,
+            connection_class=self._tracked_connection_class() if name == "cruddur" else Connection,
         )
         pool.open(wait=False)
         # Say loudly at start when the database does not answer, but keep serving (503s)
@@ -148,11 +161,11 @@ class Database:
                       safe_conninfo(url))
         return pool
 
-    def _tracked_connection_class(self) -> type[psycopg.Connection]:
-        """psycopg's Connection, noting whether the pool's last attempt to connect failed."""
+    def _tracked_connection_class(self) -> type[Connection]:
+        """Connection, noting whether the pool's last attempt to connect failed."""
         database = self
 
-        class TrackedConnection(psycopg.Connection):
+        class TrackedConnection(Connection):
             @classmethod
             def connect(cls, *args, **kwargs):
                 try:
@@ -170,7 +183,7 @@ class Database:
         return (failed_at is not None and time.monotonic() - failed_at < FAST_FAIL_SECONDS
                 and self.pool.get_stats()["pool_available"] == 0)
 
-    def _check_connection(self, name: str, conn: psycopg.Connection) -> None:
+    def _check_connection(self, name: str, conn: Connection) -> None:
         """The pools' check on checkout. One broken connection means the database ended its
         sessions (a restart, a failover, pg_terminate_backend): check every idle one now, so the
         broken are replaced at once, instead of psycopg_pool trying them one at a time, 1 s,
@@ -210,7 +223,7 @@ class Database:
             finally:
                 self.pool.putconn(conn)
 
-    def _checkout(self) -> psycopg.Connection:
+    def _checkout(self) -> Connection:
         """A primary connection within DB_POOL_TIMEOUT; PoolTimeout at once when the database is
         known to be down, even for a request that was already waiting."""
         deadline = time.monotonic() + self.pool.timeout
@@ -264,14 +277,92 @@ def database_errors():
                        headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
 
 
-def query_row(conn: psycopg.Connection, name: str, params: dict | None = None) -> tuple | None:
-    """Run the named query and return its first row (None when it has none)."""
-    cursor = psycopg.ClientCursor(conn) if plans_every_call(name) else conn.cursor()
-    with cursor:
-        return cursor.execute(load_sql(name), params or {}).fetchone()
+# -- running a named query ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Query:
+    """A db/sql file as the wire sees it: $n placeholders and the parameter names they stand for."""
+
+    name: str
+    text: str  # with %(name)s placeholders, for psycopg (a query planned every call)
+    wire_text: bytes  # with $1, $2, ... placeholders
+    param_names: tuple[str, ...]  # the name behind $1, $2, ...
+    plan_every_call: bool
+
+    @property
+    def statement(self) -> bytes:
+        return self.name.encode()
 
 
-def query_json(conn: psycopg.Connection, name: str, params: dict | None = None) -> str | None:
+@cache
+def load_query(name: str) -> Query:
+    """The named query, read and converted once per process."""
+    text = load_sql(name)
+    names: list[str] = []
+
+    def positional(match: re.Match) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    wire = PLACEHOLDER.sub(positional, text).replace("%%", "%")
+    return Query(name, text, wire.encode(), tuple(names), PLAN_EVERY_CALL in text)
+
+
+def _wire_value(value) -> bytes | None:
+    """A parameter in Postgres' text format (the query's casts give it its type)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):  # before int: a bool is an int
+        return b"true" if value else b"false"
+    if isinstance(value, str | int | float):
+        data = str(value).encode()
+        if b"\x00" in data:  # libpq would cut the value short there
+            raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+        return data
+    raise TypeError(f"no text format for a query parameter of type {type(value).__name__}")
+
+
+def _check(conn: Connection, result: pq.abc.PGresult) -> pq.abc.PGresult:
+    if result.status in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
+        return result
+    if conn.pgconn.status != pq.ConnStatus.OK:  # the server went away: no SQLSTATE to go by
+        raise psycopg.OperationalError("the connection to the database was lost")
+    raise psycopg.errors.error_from_result(result)
+
+
+def query_row(conn: Connection, name: str, params: dict | None = None) -> tuple[str | None, ...] | None:
+    """Run the named query and return its first row (None when it has none), each value as
+    Postgres writes it: text, a boolean 't' or 'f', NULL as None.
+
+    The query goes straight to libpq (psycopg's pq layer), parameters and result in text format,
+    the statement prepared once per connection: a list query's result is one JSON text that the
+    response passes on, so psycopg's adaptation of each value would only cost time
+    (bench/results.md). A query planned every call is sent with its values bound client-side
+    (psycopg quotes them), so Postgres plans it for them."""
+    query = load_query(name)
+    params = params or {}
+    pgconn = conn.pgconn
+    if query.plan_every_call:
+        with psycopg.ClientCursor(conn) as cursor:
+            text = cursor.mogrify(query.text, params)
+        result = _check(conn, pgconn.exec_(text.encode()))
+    else:
+        values = [_wire_value(params[key]) for key in query.param_names]
+        if conn.prepared is None:  # behind a transaction pooler: an unnamed statement each time
+            result = _check(conn, pgconn.exec_params(query.wire_text, values))
+        else:
+            if query.name not in conn.prepared:
+                _check(conn, pgconn.prepare(query.statement, query.wire_text))
+                conn.prepared.add(query.name)
+            result = _check(conn, pgconn.exec_prepared(query.statement, values))
+    if result.ntuples == 0:
+        return None
+    return tuple(None if (value := result.get_value(0, column)) is None else value.decode()
+                 for column in range(result.nfields))
+
+
+def query_json(conn: Connection, name: str, params: dict | None = None) -> str | None:
     """Run the named query, whose first column is JSON text built by Postgres."""
     row = query_row(conn, name, params)
     return None if row is None else row[0]

@@ -41,8 +41,9 @@ class Page:
         }
 
 
-def encode_cursor(created_at: datetime, row_uuid) -> str:
-    raw = f"{created_at.isoformat()}|{row_uuid}".encode()
+def encode_cursor(created_at: str, row_uuid: str) -> str:
+    """The cursor of a row, from its created_at and uuid as Postgres writes them."""
+    raw = f"{created_at}|{row_uuid}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -62,7 +63,8 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 def parse_page(request: Request, oldest_first: bool = False) -> Page:
     """The page a request asks for; 400 for a bad limit or cursor."""
-    raw_limit = request.args.get("limit")
+    args = request.args
+    raw_limit = args.get("limit")
     if raw_limit is None:
         limit = DEFAULT_LIMIT
     elif (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3
@@ -70,7 +72,7 @@ def parse_page(request: Request, oldest_first: bool = False) -> Page:
         limit = int(raw_limit)
     else:
         raise ApiError(400, "limit_invalid")
-    cursor = request.args.get("cursor")
+    cursor = args.get("cursor")
     if cursor is not None:
         return Page(limit, *decode_cursor(cursor))
     return Page(limit, *(OLDEST_FIRST_START if oldest_first else NEWEST_FIRST_START))
@@ -80,9 +82,10 @@ def next_link(request: Request, next_cursor: str | None) -> dict:
     """The Link header pointing at the next page, or no header on the last page."""
     if next_cursor is None:
         return {}
-    args = {k: v for k, v in request.args.items() if k != "cursor"}
-    args["cursor"] = next_cursor
-    return {"Link": f'<{request.path}?{urlencode(args)}>; rel="next"'}
+    # the request's own parameters but its cursor; a cursor is URL-safe base64 as it is
+    args = [(key, value) for key, value in request.args.items(multi=True) if key != "cursor"]
+    query = f"{urlencode(args)}&" if args else ""
+    return {"Link": f'<{request.path}?{query}cursor={next_cursor}>; rel="next"'}
 
 
 @dataclass(frozen=True)

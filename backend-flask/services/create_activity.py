@@ -29,5 +29,8 @@ def run(caller: Caller, body: dict) -> str:
     if errors:
         raise ApiError(422, *errors)
     with db.connection() as conn:
-        return query_json(conn, "activities/create",
-                          {"user_uuid": caller.uuid, "message": text, "ttl": TTLS[ttl]})
+        activity = query_json(conn, "activities/create", {
+            "cognito_user_id": caller.cognito_user_id, "message": text, "ttl": TTLS[ttl]})
+    if activity is None:
+        raise ApiError(401, "user_unknown")
+    return activity

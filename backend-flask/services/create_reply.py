@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lib.auth import Caller
-from lib.db import db, query_json
+from lib.db import db, query_row
 from lib.errors import ApiError
 from lib.validation import message
 
@@ -14,8 +14,10 @@ def run(caller: Caller, parent_uuid: str, body: dict) -> str:
     if errors:
         raise ApiError(422, *errors)
     with db.connection() as conn:
-        reply = query_json(conn, "activities/reply",
-                           {"parent_uuid": parent_uuid, "user_uuid": caller.uuid, "message": text})
+        known_user, reply = query_row(conn, "activities/reply", {
+            "cognito_user_id": caller.cognito_user_id, "parent_uuid": parent_uuid, "message": text})
+    if known_user != "t":
+        raise ApiError(401, "user_unknown")
     if reply is None:
         raise ApiError(404, "activity_not_found")
     return reply

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from lib.auth import Caller
 from lib.db import db, query_row
+from lib.errors import ApiError
 from lib.paging import Page, PageResult, page_result
 
 
 def run(caller: Caller, page: Page) -> PageResult:
+    params = {"cognito_user_id": caller.cognito_user_id, **page.params()}
     with db.read_connection() as conn:
-        row = query_row(conn, "activities/notifications",
-                        {"user_uuid": caller.uuid, "handle": caller.handle, **page.params()})
+        row = query_row(conn, "activities/notifications", params)
+    if row is None:  # no such user, or one who signed up a moment ago, not on the replica yet
+        with db.connection() as conn:
+            row = query_row(conn, "activities/notifications", params)
+    if row is None:
+        raise ApiError(401, "user_unknown")
     return page_result(row)

@@ -1,0 +1,110 @@
+"""Serve the API in production: granian's WSGI mode, settings from the environment.
+
+    python serve.py [TARGET]   (bin/dev, the Docker image, bin/bench and the tests start it so)
+
+TARGET is the app factory, app:create_app by default (bin/bench serves its constant-body app the
+same way, to measure the HTTP stack alone).
+
+granian was chosen by measurement (bench/results.md): on 2 cores it serves the same Flask app at
+about twice gunicorn's rate, with a lower p99. Each worker is a fresh interpreter (spawned, not
+forked) that builds its own app and pool, and closes the pool when it exits.
+
+Settings (environment variables):
+  BIND             host:port to listen on (default 0.0.0.0:4567)
+  WEB_CONCURRENCY  worker processes (default 2: one per core of the machine it was measured on)
+  WEB_THREADS      request threads per worker (default 3; DB_POOL_SIZE is 3 too)
+  ACCESS_LOG       1 to log every request (method, path, status, time; never the query string)
+The database's share is WEB_CONCURRENCY x DB_POOL_SIZE connections: logged at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+from granian import Granian
+from granian.constants import Interfaces
+from granian.http import HTTP1Settings
+
+DEFAULT_BIND = "0.0.0.0:4567"
+DEFAULT_WORKERS = 2
+DEFAULT_THREADS = 3
+# Largest request head (request line and headers) granian buffers; larger ones get a 431/414.
+MAX_REQUEST_HEAD_BYTES = 64 * 1024
+ACCESS_LOG_FORMAT = '%(addr)s "%(method)s %(path)s" %(status)d %(dt_ms).1fms'
+
+log = logging.getLogger("cruddur.serve")
+
+
+def server_settings(environ=os.environ) -> dict:
+    """Workers, threads, host and port from the environment; ValueError when malformed."""
+    host, sep, port = environ.get("BIND", DEFAULT_BIND).rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"BIND must be host:port, not {environ.get('BIND')!r}")
+    workers = int(environ.get("WEB_CONCURRENCY") or DEFAULT_WORKERS)
+    threads = int(environ.get("WEB_THREADS") or DEFAULT_THREADS)
+    if workers < 1 or threads < 1:
+        raise ValueError("WEB_CONCURRENCY and WEB_THREADS must be at least 1")
+    return {"host": host.strip("[]"), "port": int(port), "workers": workers, "threads": threads,
+            "access_log": environ.get("ACCESS_LOG", "") in ("1", "true", "yes")}
+
+
+def connection_budget(workers: int, environ=os.environ) -> str:
+    """What this server may ask of the database: workers x pool size, per pool."""
+    from app import DEFAULTS
+
+    def setting(name):
+        return environ.get(name) or DEFAULTS[name]
+
+    pool = int(setting("DB_POOL_SIZE"))
+    budget = f"{workers} workers x {pool} = {workers * pool} connections to the primary"
+    if setting("READ_CONNECTION_URL"):
+        read_pool = int(setting("DB_READ_POOL_SIZE") or pool)
+        budget += f", {workers} x {read_pool} = {workers * read_pool} to the replica"
+    if setting("DB_POOLER"):
+        budget += f" (client connections to a {setting('DB_POOLER')} pooler)"
+    return budget
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if len(argv) > 1 or (argv and ":" not in argv[0]):
+        print("usage: python serve.py [module:factory]", file=sys.stderr)
+        return 2
+    target = argv[0] if argv else "app:create_app"
+    try:
+        settings = server_settings()
+    except ValueError as err:
+        print(f"serve.py: {err}", file=sys.stderr)
+        return 2
+    if target == "app:create_app" and not os.environ.get("CONNECTION_URL"):
+        print("serve.py: CONNECTION_URL is not set", file=sys.stderr)
+        return 2
+    # Spawned workers run the interpreter's normal exit, atexit included: that closes the pool.
+    multiprocessing.set_start_method("spawn", force=True)
+    if target == "app:create_app":
+        log.info("connection budget: %s", connection_budget(settings["workers"]))
+    Granian(
+        target,
+        factory=True,
+        working_dir=Path(__file__).resolve().parent,
+        interface=Interfaces.WSGI,
+        websockets=False,
+        address=settings["host"],
+        port=settings["port"],
+        workers=settings["workers"],
+        blocking_threads=settings["threads"],
+        http1_settings=HTTP1Settings(max_buffer_size=MAX_REQUEST_HEAD_BYTES),
+        log_access=settings["access_log"],
+        log_access_format=ACCESS_LOG_FORMAT,
+        respawn_failed_workers=True,
+        workers_kill_timeout=15,  # a worker that does not stop within this is killed
+    ).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
