@@ -12,7 +12,7 @@ forked) that builds its own app and pool, and closes the pool when it exits.
 Settings (environment variables):
   BIND             host:port to listen on (default 0.0.0.0:4567)
   WEB_CONCURRENCY  worker processes (default 2: one per core of the machine it was measured on)
-  WEB_THREADS      request threads per worker (default 3; DB_POOL_SIZE is 3 too)
+  WEB_THREADS      request threads per worker (default 2; DB_POOL_SIZE is 2 too)
   ACCESS_LOG       1 to log every request (method, path, status, time; never the query string)
 The database's share is WEB_CONCURRENCY x DB_POOL_SIZE connections: logged at start.
 """
@@ -31,7 +31,7 @@ from granian.http import HTTP1Settings
 
 DEFAULT_BIND = "0.0.0.0:4567"
 DEFAULT_WORKERS = 2
-DEFAULT_THREADS = 3
+DEFAULT_THREADS = 2
 # Largest request head (request line and headers) granian buffers; larger ones get a 431/414.
 MAX_REQUEST_HEAD_BYTES = 64 * 1024
 ACCESS_LOG_FORMAT = '%(addr)s "%(method)s %(path)s" %(status)d %(dt_ms).1fms'

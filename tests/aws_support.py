@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from contextlib import contextmanager
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -46,15 +47,21 @@ def changed(env: dict[str, str], **overrides: str | None) -> dict[str, str]:
 
 
 def client(aws_env: dict[str, str], service: str):
-    return boto3.client(service, endpoint_url=aws_env["AWS_ENDPOINT_URL"],
-                        region_name=aws_env["AWS_DEFAULT_REGION"],
+    """A boto3 client on moto; made once per service (loading a service model takes a while)."""
+    return _client(aws_env["AWS_ENDPOINT_URL"], aws_env["AWS_DEFAULT_REGION"], service)
+
+
+@cache
+def _client(endpoint: str, region: str, service: str):
+    return boto3.client(service, endpoint_url=endpoint, region_name=region,
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 def make_rule(ec2) -> tuple[str, str]:
     """A security group with one inbound rule for 5432 from OLD_CIDR: (group id, rule id)."""
     vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
-    group = ec2.create_security_group(GroupName="cruddur-db", Description="cruddur db", VpcId=vpc)["GroupId"]
+    name = f"cruddur-db-{os.urandom(4).hex()}"  # tests share moto's account: a group of its own
+    group = ec2.create_security_group(GroupName=name, Description="cruddur db", VpcId=vpc)["GroupId"]
     rules = ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
         "IpRanges": [{"CidrIp": OLD_CIDR, "Description": "OLD"}]}])["SecurityGroupRules"]

@@ -100,7 +100,8 @@ def cognito():
 def api(request, pg, app_role_url, cognito, tmp_path_factory):
     """The API (serve.py) on the session database as cruddur_app, trusting the fake user pool:
     every test that uses it runs twice, straight on PostgreSQL and through PgBouncer in
-    transaction mode (4 client connections per server connection, as RDS Proxy would)."""
+    transaction mode (the API's 2 workers x 2 connections on 1 server connection, as RDS Proxy
+    would multiplex them)."""
     log = tmp_path_factory.mktemp(f"api-{request.param}") / "api.log"
     env = {**cognito.env(), "COGNITO_JWKS_REFETCH_SECONDS": "0"}
     if request.param == "direct":
@@ -109,7 +110,7 @@ def api(request, pg, app_role_url, cognito, tmp_path_factory):
         return
     if find_pgbouncer() is None:
         pytest.skip(PGBOUNCER_INSTALL_HINT)
-    bouncer = LocalPgBouncer(log.parent / "pgbouncer", free_port(), pg, "cruddur", pool_size=2,
+    bouncer = LocalPgBouncer(log.parent / "pgbouncer", free_port(), pg, "cruddur", pool_size=1,
                              users={"cruddur_app": TEST_PASSWORD})
     bouncer.start()
     try:
@@ -147,7 +148,8 @@ def moto(tmp_path_factory):
     # AWS's managed IAM policies (e.g. AWSLambdaBasicExecutionRole) exist only when asked for.
     process = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                                stdout=log, stderr=subprocess.STDOUT,
-                               env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
+                               env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+                                    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"})
     deadline = time.monotonic() + 30
     while True:
         try:

@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import psycopg
 import pytest
 
+from aws_support import client
 from support import ROOT, TEST_PASSWORD, create_database, free_port, load_schema, run_script, script_env
 
 PASSWORD = "Cruddur-Pa55word!"  # the Cognito users' (moto's): not a secret of ours
@@ -30,13 +30,14 @@ def db_url(sync_db):
 
 
 @pytest.fixture
-def pool(aws_env):
-    cognito = boto3.client("cognito-idp", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+def pool(moto):
+    """A user pool of the test's own (so no reset of moto is needed)."""
+    cognito = client(moto, "cognito-idp")
     pool_id = cognito.create_user_pool(PoolName="cruddur-user-pool", AutoVerifiedAttributes=["email"])
     pool_id = pool_id["UserPool"]["Id"]
     client_id = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="web")
     client_id = client_id["UserPoolClient"]["ClientId"]
-    return {"cognito": cognito, "id": pool_id, "client": client_id, "aws": aws_env}
+    return {"cognito": cognito, "id": pool_id, "client": client_id, "aws": moto}
 
 
 def attributes(handle, drop=()):

@@ -175,7 +175,7 @@ MAX_CALLS_PER_CLIENT = 2000  # a bound on the load whatever the timing
 
 def test_database_restart_under_load(own_pg, urls, owner, start_api, cognito):
     """8 clients read the feed and post for ~10 s while PostgreSQL restarts (default settings: 2
-    workers x 3 threads, pool of 3, 2 s pool timeout): during the outage 503 JSON with Retry-After,
+    workers x 2 threads, pool of 2, 2 s pool timeout): during the outage 503 JSON with Retry-After,
     each served within the pool timeout (a client may first have waited for a free thread); no
     worker hangs or dies; every request succeeds again within 2 s of the database's return, with
     no API restart; every 200 create is stored, no refused one is."""

@@ -12,9 +12,9 @@ import subprocess
 import sys
 import zipfile
 
-import boto3
 import pytest
 
+from aws_support import client
 from support import ROOT, TEST_PASSWORD, run_script, script_env
 
 FUNCTION = "cruddur-post-confirmation"
@@ -42,10 +42,6 @@ def wheelhouse(tmp_path_factory):
 def aws(aws_env):
     """An empty moto account (conftest's server knows AWS's managed IAM policies)."""
     return aws_env
-
-
-def client(env, service):
-    return boto3.client(service, endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1")
 
 
 @pytest.fixture

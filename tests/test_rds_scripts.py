@@ -26,14 +26,17 @@ from support import ROOT, TEST_PASSWORD, VENV_BIN, run_script
 
 # --- fixtures ----------------------------------------------------------------------------------
 
+# Security-group tests each make a group of their own, so they share moto's account as it is; the
+# RDS tests, which name one instance, start from an empty account (aws_env resets moto).
+
 @pytest.fixture
-def env(aws_env):
-    return aws_script_env(aws_env)
+def env(moto):
+    return aws_script_env(moto)
 
 
 @pytest.fixture
-def ec2(aws_env):
-    return client(aws_env, "ec2")
+def ec2(moto):
+    return client(moto, "ec2")
 
 
 @pytest.fixture
@@ -392,7 +395,7 @@ def test_stop_and_start_without_waiting(env, rds):
 
 
 @pytest.mark.parametrize("script", ["rds-status", "rds-stop", "rds-start"])
-def test_missing_instance_is_a_clear_error(env, script):
+def test_missing_instance_is_a_clear_error(env, rds, script):
     stderr = error_line(run_script(script, env=env))
     assert f"RDS instance {INSTANCE} does not exist (create it with bin/rds-create)" in stderr
 

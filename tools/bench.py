@@ -297,7 +297,7 @@ class Row:
     size: int
     case: Case
     items: int
-    body_bytes: int
+    body: bytes  # what the API answered: the constant-body server answers the same
     api: Load
     alone: Load | None = None  # one connection: the page's own latency, no queue in front of it
     db: Load | None = None
@@ -464,15 +464,18 @@ def start_api(url: str, cognito: Cognito, workdir: Path, **settings: str) -> Ser
     return api
 
 
-def start_const(body: bytes, workdir: Path) -> Server:
+def start_const(bodies: dict[str, bytes], workdir: Path) -> Server:
+    """The constant-body app, answering GET or POST /<name> with bodies[name]."""
     port = free_port()
-    body_file = workdir / f"body-{port}.json"
-    body_file.write_bytes(body)
-    env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BIND": f"127.0.0.1:{port}",
+    body_dir = workdir / f"bodies-{port}"
+    body_dir.mkdir()
+    for name, body in bodies.items():
+        (body_dir / name).write_bytes(body)
+    env = {**os.environ, "BENCH_BODY_DIR": str(body_dir), "BIND": f"127.0.0.1:{port}",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "tools"), str(BACKEND)])}
     const = Server(server_argv("bench_const_app:create_app"), ROOT / "tools", env,
                    workdir / f"const-{port}.log", port)
-    const.wait_ready("/")
+    const.wait_ready(f"/{next(iter(bodies))}")
     return const
 
 
@@ -511,7 +514,29 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workd
             api_url, settings = bouncer.url(), {"DB_POOLER": "transaction"}
         api = start_api(api_url, cognito, workdir, **settings)
         stack.callback(api.stop)
-        measure_cases(run, pg, size, url, api, cases, workdir)
+        rows = measure_api(run, size, api, cases, workdir)
+    # The ceilings, each with the machine to itself: the database alone, then the HTTP stack alone.
+    ceilings = [row for row in rows if row.case.ceilings]
+    for row in ceilings:
+        row.db = pgbench(pg.bindir, url, load_sql(row.case.sql_name), row.case.params,
+                         run.duration, plan_mode_for(row.case.sql_name), workdir)
+    const = start_const({str(i): row.body for i, row in enumerate(ceilings)}, workdir)
+    try:
+        for i, row in enumerate(ceilings):
+            warm(f"{const.base}/{i}", run.duration)
+            row.http = wrk(f"{const.base}/{i}", run.duration)
+    finally:
+        const.stop()
+    for row in rows:
+        run.rows.append(row)
+        label = f"{row.case.route} {row.case.page}".strip(" -")
+        extra = ""
+        if row.db:
+            extra = (f", {100 * row.api.rps / row.db.rps:.0f}% of pgbench {row.db.rps:,.0f}/s,"
+                     f" {100 * row.api.rps / row.http.rps:.0f}% of the HTTP stack {row.http.rps:,.0f}/s")
+        alone = f", alone p50 {row.alone.p50_ms:.2f} ms" if row.alone else ""
+        say(f"{size:,} {label}: {row.api.rps:,.0f} req/s, p50 {row.api.p50_ms:.2f} ms,"
+            f" p99 {row.api.p99_ms:.2f} ms{alone}{extra}")
 
 
 def pooler_connections() -> tuple[int, int]:
@@ -532,40 +557,23 @@ def pooler_for(pg: LocalPostgres, dbname: str, workdir: Path) -> LocalPgBouncer:
     return bouncer
 
 
-def measure_cases(run: Run, pg: LocalPostgres, size: int, url: str, api: Server, cases: list[Case],
-                  workdir: Path) -> None:
+def measure_api(run: Run, size: int, api: Server, cases: list[Case], workdir: Path) -> list[Row]:
+    """Each case against the API: wrk at 16 connections (and the workers' peak memory meanwhile),
+    then from a single connection."""
     for case in cases:  # warm: every worker has prepared every query
         warm(api.base + case.path, run.duration, wrk_script(case, workdir))
+    rows = []
     for case in cases:
         response = request_once(api, case)
-        body = response.content
-        label = f"{case.route} {case.page}".strip(" -")
         api.peak_worker_rss = api.peak_total_rss = 0
         with MemorySampler(api):
             load = wrk(api.base + case.path, run.duration, wrk_script(case, workdir))
-        row = Row(size, case, count_items(case.route, response.json()), len(body), load,
-                  worker_rss_mb=api.peak_worker_rss / 2**20,
-                  total_rss_mb=api.peak_total_rss / 2**20)
+        row = Row(size, case, count_items(case.route, response.json()), response.content, load,
+                  worker_rss_mb=api.peak_worker_rss / 2**20, total_rss_mb=api.peak_total_rss / 2**20)
         if case.route != "create":
             row.alone = wrk(api.base + case.path, run.duration, wrk_script(case, workdir), 1)
-        if case.ceilings:
-            row.db = pgbench(pg.bindir, url, load_sql(case.sql_name), case.params,
-                             run.duration, plan_mode_for(case.sql_name), workdir)
-            const = start_const(body, workdir)
-            try:
-                warm(const.base + "/", run.duration)
-                row.http = wrk(const.base + "/", run.duration)
-            finally:
-                const.stop()
-        run.rows.append(row)
-        extra = ""
-        if row.db:
-            extra = (f", {100 * load.rps / row.db.rps:.0f}% of pgbench {row.db.rps:,.0f}/s,"
-                     f" {100 * load.rps / row.http.rps:.0f}% of the HTTP stack"
-                     f" {row.http.rps:,.0f}/s")
-        alone = f", alone p50 {row.alone.p50_ms:.2f} ms" if row.alone else ""
-        say(f"{size:,} {label}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms,"
-            f" p99 {load.p99_ms:.2f} ms{alone}{extra}")
+        rows.append(row)
+    return rows
 
 
 # -- plans --------------------------------------------------------------------------------------
@@ -641,7 +649,7 @@ def results_table(run: Run) -> list[str]:
         db_share = 100 * row.api.rps / row.db.rps if row.db else None
         http_share = 100 * row.api.rps / row.http.rps if row.http else None
         lines.append(
-            f"| {row.size:,} | {label} | {row.items} | {row.body_bytes:,} | {row.api.rps:,.0f} |"
+            f"| {row.size:,} | {label} | {row.items} | {len(row.body):,} | {row.api.rps:,.0f} |"
             f" {fmt(row.api.p50_ms)} | {fmt(row.api.p99_ms)} |"
             f" {fmt(row.alone.p50_ms if row.alone else None)} |"
             f" {fmt(row.db.rps if row.db else None, ',.0f')} | {fmt(db_share, '.0f')} |"

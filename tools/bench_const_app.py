@@ -1,24 +1,26 @@
-"""The HTTP-stack ceiling for bin/bench: a Flask app whose every GET or POST answers one constant
-body (the file BENCH_BODY_FILE names) as JSON, through the API's own response helper. Served by the
-same server, with the same settings, as the API (serve.py), it measures what the server and Flask
-cost without the database."""
+"""The HTTP-stack ceiling for bin/bench: a Flask app whose GET or POST /<name> answers a constant
+body (the file <name> in BENCH_BODY_DIR) as JSON, through the API's own response helper. Served by
+the same server, with the same settings, as the API (serve.py), it measures what the server and
+Flask cost without the database."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, abort
 
 from lib.http import json_text
 
 
 def create_app() -> Flask:
     app = Flask(__name__)
-    body = Path(os.environ["BENCH_BODY_FILE"]).read_bytes()
+    bodies = {path.name: path.read_bytes() for path in Path(os.environ["BENCH_BODY_DIR"]).iterdir()}
 
-    @app.route("/", methods=["GET", "POST"])
-    def constant():
-        return json_text(body)
+    @app.route("/<name>", methods=["GET", "POST"])
+    def constant(name: str):
+        if name not in bodies:
+            abort(404)
+        return json_text(bodies[name])
 
     return app
