@@ -1,14 +1,17 @@
 -- bench/generate.sql: the benchmark's data, made in SQL on a database loaded from db/schema.sql.
 -- Run by tools/bench.py after `SET bench.activities = N` (how many activities to make), as a
 -- superuser: it loads with triggers and foreign-key checks off (session_replication_role) and
--- fills in what the trigger would (reply_to_user_uuid) itself, the data being right by
--- construction; that makes a million rows in seconds.
+-- fills in what the triggers would (reply_to_user_uuid, user_crud_expiries) itself, the data
+-- being right by construction; that makes a million rows in seconds.
 --
 -- 1,000 users (user1 ... user1000; the Cognito `sub` of userK is bench-sub-K), and N activities
 -- written over the last 30 days, inserted in time order as a live table grows:
 --   - 80% top-level cruds, 20% replies to an earlier crud (the reply expires with its parent,
 --     and the parent's replies_count is right);
---   - authors drawn uniformly, so every user posts about N/1000 activities;
+--   - authors drawn as on a real site, a few writing much of it: user k+1 is drawn as
+--     floor(1000 * u^3) for a uniform u, so the busiest user writes about 10% of the activities
+--     (a full first page of their own even at 1,000) and half of everything comes from the
+--     busiest eighth of the users;
 --   - a ttl per crud as the app offers them (30 days 35%, 7 days 25%, 3 days 15%, 1 day 10%,
 --     12 hours 7%, 3 hours 5%, 1 hour 3%): about 45% of the activities are still live, and
 --     expired ones sit between live ones all the way down the feed;
@@ -54,7 +57,7 @@ CREATE UNIQUE INDEX ON bench_messages (m);
 -- The top-level cruds, oldest first (n = 1 is 30 days old), with their ttl.
 CREATE TEMP TABLE bench_top AS
 SELECT n, gen_random_uuid() AS uuid,
-       floor(random() * 1000)::int AS author,
+       floor(1000 * power(random(), 3))::int AS author,
        floor(random() * 20000)::int AS m,
        now() - interval '30 days' * ((t.total - n + random()) / t.total) AS created_at,
        (ARRAY['30 days', '7 days', '3 days', '1 day', '12 hours', '3 hours', '1 hour']::interval[])[
@@ -68,7 +71,7 @@ CREATE UNIQUE INDEX ON bench_top (n);
 -- future), expiring with it.
 CREATE TEMP TABLE bench_replies AS
 SELECT gen_random_uuid() AS uuid, p.uuid AS parent_uuid, p.author AS parent_author,
-       floor(random() * 1000)::int AS author,
+       floor(1000 * power(random(), 3))::int AS author,
        floor(random() * 20000)::int AS m,
        p.created_at + least(now() - p.created_at, interval '2 days') * random() AS created_at,
        p.created_at + p.ttl AS expires_at
@@ -97,6 +100,13 @@ JOIN bench_users u ON u.k = a.author
 LEFT JOIN bench_users pu ON pu.k = a.parent_author
 JOIN bench_messages msg ON msg.m = a.m
 ORDER BY a.created_at;
+
+-- What the trigger keeps for each crud inserted: its author's count for its hour of expiry.
+INSERT INTO public.user_crud_expiries (user_uuid, expires_hour, cruds)
+SELECT user_uuid, public.expiry_hour(expires_at), count(*)
+FROM public.activities
+WHERE reply_to_activity_uuid IS NULL
+GROUP BY 1, 2;
 
 DROP TABLE bench_replies, bench_top, bench_messages, bench_words, bench_users;
 RESET session_replication_role;

@@ -7,7 +7,7 @@
 -- migrations in schema_migrations, so bin/db-migrate finds the database up to date.
 -- A new migration: make the same change here (a new column goes last, where ALTER TABLE puts
 -- it) and set this line to its version (README, "Schema changes: migrations").
--- schema version: 20261125122111
+-- schema version: 20261202015435
 
 SET client_min_messages = warning;  -- no "does not exist, skipping" notices
 
@@ -44,9 +44,12 @@ $$;
 
 DROP FUNCTION IF EXISTS public.activity_replies(uuid, integer);
 DROP VIEW IF EXISTS public.activity_items;
+DROP TABLE IF EXISTS public.user_crud_expiries;
 DROP TABLE IF EXISTS public.activities;
 DROP TABLE IF EXISTS public.users;
 DROP FUNCTION IF EXISTS public.activities_set_reply_to_user();
+DROP FUNCTION IF EXISTS public.activities_count_crud_expiry();
+DROP FUNCTION IF EXISTS public.expiry_hour(timestamptz);
 
 CREATE TABLE public.users (
   uuid            uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -116,7 +119,7 @@ CREATE INDEX activities_notifications_idx
 CREATE INDEX activities_created_idx
   ON public.activities (created_at DESC, uuid DESC);
 
--- A user's top-level activities, newest first, with expires_at for an index-only cruds_count.
+-- A user's top-level activities, newest first.
 CREATE INDEX activities_user_live_idx
   ON public.activities (user_uuid, created_at DESC, uuid DESC) INCLUDE (expires_at)
   WHERE reply_to_activity_uuid IS NULL;
@@ -124,6 +127,51 @@ CREATE INDEX activities_user_live_idx
 -- Search: case-insensitive "contains" (ILIKE '%term%') served by trigrams.
 CREATE INDEX activities_message_trgm_idx
   ON public.activities USING gin (message gin_trgm_ops);
+
+-- A profile's cruds_count (the user's live top-level activities) without counting them one by
+-- one: per user and hour, how many cruds expire in that hour, kept by a trigger. The count adds
+-- the hours still to come and counts the current hour's exactly (activities_user_expiry_idx).
+-- The hour an instant falls in, whatever the session's TimeZone (date_trunc would follow it).
+CREATE FUNCTION public.expiry_hour(at timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT to_timestamp(floor(extract(epoch FROM at) / 3600) * 3600)
+$$;
+
+-- Past hours are never read again; they only take space (a row per user and hour at most).
+CREATE TABLE public.user_crud_expiries (
+  user_uuid    uuid        NOT NULL REFERENCES public.users (uuid) ON DELETE CASCADE,
+  expires_hour timestamptz NOT NULL,
+  cruds        integer     NOT NULL CHECK (cruds >= 0),
+  PRIMARY KEY (user_uuid, expires_hour)
+);
+
+-- A top-level activity counts in its author's hour of expiry, whoever inserts, updates or
+-- deletes it.
+CREATE FUNCTION public.activities_count_crud_expiry() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.reply_to_activity_uuid IS NULL THEN
+    UPDATE public.user_crud_expiries SET cruds = cruds - 1
+    WHERE user_uuid = OLD.user_uuid AND expires_hour = public.expiry_hour(OLD.expires_at);
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.reply_to_activity_uuid IS NULL THEN
+    INSERT INTO public.user_crud_expiries AS e (user_uuid, expires_hour, cruds)
+    VALUES (NEW.user_uuid, public.expiry_hour(NEW.expires_at), 1)
+    ON CONFLICT (user_uuid, expires_hour) DO UPDATE SET cruds = e.cruds + 1;
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER activities_count_crud_expiry
+  AFTER INSERT OR DELETE OR UPDATE OF user_uuid, expires_at, reply_to_activity_uuid
+  ON public.activities
+  FOR EACH ROW EXECUTE FUNCTION public.activities_count_crud_expiry();
+
+-- The current hour's cruds of a user, counted exactly.
+CREATE INDEX activities_user_expiry_idx
+  ON public.activities (user_uuid, expires_at)
+  WHERE reply_to_activity_uuid IS NULL;
 
 -- An activity as the API shows it: its public fields and its author's.
 -- Every list query reads this view, so the shape is defined once.
@@ -154,6 +202,6 @@ BEGIN
 END
 $$;
 GRANT USAGE ON SCHEMA public TO cruddur_app;
-GRANT SELECT, INSERT, UPDATE ON public.users, public.activities TO cruddur_app;
+GRANT SELECT, INSERT, UPDATE ON public.users, public.activities, public.user_crud_expiries TO cruddur_app;
 GRANT SELECT ON public.activity_items TO cruddur_app;
 GRANT EXECUTE ON FUNCTION public.activity_replies(uuid, integer) TO cruddur_app;

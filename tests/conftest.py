@@ -124,7 +124,7 @@ def api(request, pg, app_role_url, cognito, tmp_path_factory):
 def db(app_db_url):
     """A connection to the API's database, emptied before the test."""
     with psycopg.connect(app_db_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE public.activities, public.users")
+        conn.execute("TRUNCATE public.activities, public.users, public.user_crud_expiries")
         yield conn
 
 

@@ -62,7 +62,7 @@ def owner(urls, own_pg):
     """An owner connection to an emptied database holding one signed-up user."""
     own_pg.start()  # in case an earlier test left it stopped
     with psycopg.connect(urls[0], autocommit=True) as conn:
-        conn.execute("TRUNCATE public.activities, public.users")
+        conn.execute("TRUNCATE public.activities, public.users, public.user_crud_expiries")
         insert_user(conn, "loader", cognito_user_id=SUB)
         yield conn
 

@@ -4,6 +4,7 @@ notifications. Over real HTTP; every response is checked against openapi.yml by 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -63,6 +64,31 @@ def test_user_feed_of_an_unknown_handle_is_404(api, db):
         response = api.get(f"/api/activities/@{handle}")
         assert response.status_code == 404
         assert response.json() == {"errors": ["user_not_found"]}
+
+
+def test_cruds_count_follows_expiry_edits_and_deletes(api, db):
+    """cruds_count comes from per-hour counts a trigger keeps (user_crud_expiries) plus the
+    current hour counted exactly: it is right to the second, and follows edits and deletes."""
+    alice, bob = insert_user(db, "alice"), insert_user(db, "bob")
+
+    def count():
+        return api.get("/api/activities/@alice").json()["profile"]["cruds_count"]
+
+    soon = insert_activity(db, alice, "expires in 2 s", expires_in="2 seconds")
+    later = insert_activity(db, alice, "expires in 2 hours", expires_in="2 hours")
+    insert_activity(db, alice, "expires in 30 days", expires_in="30 days")
+    insert_activity(db, alice, "expired", expires_in="-2 hours")
+    insert_activity(db, alice, "a reply", reply_to=later)
+    insert_activity(db, bob, "bob's")
+    assert count() == 3
+    time.sleep(2.5)
+    assert count() == 2  # the first one expired meanwhile
+    db.execute("UPDATE activities SET expires_at = now() - interval '1 minute' WHERE uuid = %s", [later])
+    assert count() == 1
+    db.execute("UPDATE activities SET expires_at = now() + interval '3 days' WHERE uuid = %s", [soon])
+    assert count() == 2
+    db.execute("DELETE FROM activities WHERE uuid = %s", [soon])
+    assert count() == 1
 
 
 def test_user_feed_with_no_activities(api, db):

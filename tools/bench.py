@@ -61,6 +61,9 @@ WRK = os.environ.get("BENCH_WRK", "wrk")  # the tests name a missing one
 WRK_THREADS = 2
 SEARCH_TERM = "coffee"
 PAGE = 20
+# POST /api/activities posts as this many users in turn (bench-sub-1 ...), as many users would:
+# one user's posts would all wait on the same row of user_crud_expiries.
+POSTERS = 50
 CLIENTS_PER_SERVER_CONNECTION = 4  # --pooled: API connections per PgBouncer server connection
 WRK_HINT = ("wrk is not installed: bin/bench drives the API with it.\n"
             "  Debian/Ubuntu: sudo apt-get install -y wrk\n"
@@ -261,9 +264,16 @@ def pgbench_script(sql: str) -> str:
 
 
 def pgbench(bindir: Path, url: str, sql: str, params: dict, seconds: float, plan_mode: str,
-            workdir: Path) -> Load:
+            workdir: Path, posters: int = 0) -> Load:
+    """The SQL alone; with `posters`, each transaction as one of the users bench-sub-1..posters,
+    drawn at random, as the API's POSTs are."""
+    text = pgbench_script(sql)
+    if posters:
+        params = {k: v for k, v in params.items() if k != "cognito_user_id"}
+        text = (f"\\set poster random(1, {posters})\n"
+                + text.replace(":cognito_user_id", "('bench-sub-' || :poster)"))
     script = workdir / "query.pgbench"
-    script.write_text(pgbench_script(sql))
+    script.write_text(text)
     argv = [str(bindir / "pgbench"), "-n", "-M", "prepared", f"-c{CONNECTIONS}",
             f"-j{WRK_THREADS}", f"-T{max(1, round(seconds))}", "-f", str(script)]
     for key, value in params.items():
@@ -290,6 +300,7 @@ class Case:
     token: str | None = None
     body: dict | None = None
     ceilings: bool = False  # measure pgbench and the constant-body server too
+    poster_tokens: list[str] = field(default_factory=list)  # a write: posted as these, at random
 
 
 @dataclass
@@ -430,16 +441,26 @@ def cases_for(url: str, cognito: Cognito) -> list[Case]:
                               {**params, "limit": PAGE, "cursor_created_at": created_at,
                                "cursor_uuid": row_uuid}, token=auth))
     message = "Benchmarking the feed with a crud that expires tomorrow"
+    posters = [cognito.token(f"bench-sub-{k}") for k in range(1, POSTERS + 1)]
     cases.append(Case("create", "-", "/api/activities", "activities/create",
-                      {"cognito_user_id": caller_sub, "message": message, "ttl": "1 day"}, token=token,
-                      body={"message": message, "ttl": "1-day"}, ceilings=True))
+                      {"cognito_user_id": "bench-sub-1", "message": message, "ttl": "1 day"},
+                      token=posters[0], body={"message": message, "ttl": "1-day"}, ceilings=True,
+                      poster_tokens=posters))
     return cases
 
 
 def wrk_script(case: Case, workdir: Path) -> Path | None:
-    if not case.token:
+    if case.poster_tokens:  # a token drawn for each request
+        tokens = ", ".join(json.dumps(token) for token in case.poster_tokens)
+        lines = [f"tokens = {{{tokens}}}",
+                 "request = function()",
+                 '  wrk.headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]',
+                 "  return wrk.format()",
+                 "end"]
+    elif case.token:
+        lines = [f'wrk.headers["Authorization"] = "Bearer {case.token}"']
+    else:
         return None
-    lines = [f'wrk.headers["Authorization"] = "Bearer {case.token}"']
     if case.body is not None:
         lines += ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"',
                   f"wrk.body = {json.dumps(json.dumps(case.body))}"]
@@ -514,12 +535,19 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workd
             api_url, settings = bouncer.url(), {"DB_POOLER": "transaction"}
         api = start_api(api_url, cognito, workdir, **settings)
         stack.callback(api.stop)
-        rows = measure_api(run, size, api, cases, workdir)
-    # The ceilings, each with the machine to itself: the database alone, then the HTTP stack alone.
+        rows = []
+        # Every read, through the API and then alone in the database, before the first write:
+        # the writes add the newest activities, which change what the reads find.
+        for group in ([c for c in cases if c.body is None], [c for c in cases if c.body is not None]):
+            group_rows = measure_api(run, size, api, group, workdir)
+            for row in group_rows:
+                if row.case.ceilings:
+                    row.db = pgbench(pg.bindir, url, load_sql(row.case.sql_name), row.case.params,
+                                     run.duration, plan_mode_for(row.case.sql_name), workdir,
+                                     posters=len(row.case.poster_tokens))
+            rows += group_rows
+    # The HTTP stack alone, with the API stopped: the same server answering the same bodies.
     ceilings = [row for row in rows if row.case.ceilings]
-    for row in ceilings:
-        row.db = pgbench(pg.bindir, url, load_sql(row.case.sql_name), row.case.params,
-                         run.duration, plan_mode_for(row.case.sql_name), workdir)
     const = start_const({str(i): row.body for i, row in enumerate(ceilings)}, workdir)
     try:
         for i, row in enumerate(ceilings):
