@@ -101,9 +101,9 @@ LEFT JOIN bench_users pu ON pu.k = a.parent_author
 JOIN bench_messages msg ON msg.m = a.m
 ORDER BY a.created_at;
 
--- What the trigger keeps for each crud inserted: its author's count for its hour of expiry.
-INSERT INTO public.user_crud_expiries (user_uuid, expires_hour, cruds)
-SELECT user_uuid, public.expiry_hour(expires_at), count(*)
+-- What the trigger keeps for each crud inserted: its author's count for its period of expiry.
+INSERT INTO public.user_crud_expiries (user_uuid, expires_period, cruds)
+SELECT user_uuid, public.expiry_period(expires_at), count(*)
 FROM public.activities
 WHERE reply_to_activity_uuid IS NULL
 GROUP BY 1, 2;

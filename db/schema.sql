@@ -49,7 +49,7 @@ DROP TABLE IF EXISTS public.activities;
 DROP TABLE IF EXISTS public.users;
 DROP FUNCTION IF EXISTS public.activities_set_reply_to_user();
 DROP FUNCTION IF EXISTS public.activities_count_crud_expiry();
-DROP FUNCTION IF EXISTS public.expiry_hour(timestamptz);
+DROP FUNCTION IF EXISTS public.expiry_period(timestamptz);
 
 CREATE TABLE public.users (
   uuid            uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -129,35 +129,36 @@ CREATE INDEX activities_message_trgm_idx
   ON public.activities USING gin (message gin_trgm_ops);
 
 -- A profile's cruds_count (the user's live top-level activities) without counting them one by
--- one: per user and hour, how many cruds expire in that hour, kept by a trigger. The count adds
--- the hours still to come and counts the current hour's exactly (activities_user_expiry_idx).
--- The hour an instant falls in, whatever the session's TimeZone (date_trunc would follow it).
-CREATE FUNCTION public.expiry_hour(at timestamptz) RETURNS timestamptz
+-- one: per user and per six hours, how many cruds expire in that period, kept by a trigger. The
+-- count adds the periods still to come and counts the current period's exactly
+-- (activities_user_expiry_idx).
+-- The six hours (from 00, 06, 12 or 18 UTC) an instant falls in, whatever the session's TimeZone.
+CREATE FUNCTION public.expiry_period(at timestamptz) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT to_timestamp(floor(extract(epoch FROM at) / 3600) * 3600)
+  SELECT to_timestamp(floor(extract(epoch FROM at) / 21600) * 21600)
 $$;
 
--- Past hours are never read again; they only take space (a row per user and hour at most).
+-- Past periods are never read again; they only take space (a row per user and period at most).
 CREATE TABLE public.user_crud_expiries (
   user_uuid    uuid        NOT NULL REFERENCES public.users (uuid) ON DELETE CASCADE,
-  expires_hour timestamptz NOT NULL,
+  expires_period timestamptz NOT NULL,
   cruds        integer     NOT NULL CHECK (cruds >= 0),
-  PRIMARY KEY (user_uuid, expires_hour)
+  PRIMARY KEY (user_uuid, expires_period)
 );
 
--- A top-level activity counts in its author's hour of expiry, whoever inserts, updates or
+-- A top-level activity counts in its author's period of expiry, whoever inserts, updates or
 -- deletes it.
 CREATE FUNCTION public.activities_count_crud_expiry() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.reply_to_activity_uuid IS NULL THEN
     UPDATE public.user_crud_expiries SET cruds = cruds - 1
-    WHERE user_uuid = OLD.user_uuid AND expires_hour = public.expiry_hour(OLD.expires_at);
+    WHERE user_uuid = OLD.user_uuid AND expires_period = public.expiry_period(OLD.expires_at);
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.reply_to_activity_uuid IS NULL THEN
-    INSERT INTO public.user_crud_expiries AS e (user_uuid, expires_hour, cruds)
-    VALUES (NEW.user_uuid, public.expiry_hour(NEW.expires_at), 1)
-    ON CONFLICT (user_uuid, expires_hour) DO UPDATE SET cruds = e.cruds + 1;
+    INSERT INTO public.user_crud_expiries AS e (user_uuid, expires_period, cruds)
+    VALUES (NEW.user_uuid, public.expiry_period(NEW.expires_at), 1)
+    ON CONFLICT (user_uuid, expires_period) DO UPDATE SET cruds = e.cruds + 1;
   END IF;
   RETURN NULL;
 END
@@ -168,7 +169,7 @@ CREATE TRIGGER activities_count_crud_expiry
   ON public.activities
   FOR EACH ROW EXECUTE FUNCTION public.activities_count_crud_expiry();
 
--- The current hour's cruds of a user, counted exactly.
+-- The current period's cruds of a user, counted exactly.
 CREATE INDEX activities_user_expiry_idx
   ON public.activities (user_uuid, expires_at)
   WHERE reply_to_activity_uuid IS NULL;

@@ -5,4 +5,4 @@ DROP INDEX public.activities_user_expiry_idx;
 DROP TRIGGER activities_count_crud_expiry ON public.activities;
 DROP FUNCTION public.activities_count_crud_expiry();
 DROP TABLE public.user_crud_expiries;
-DROP FUNCTION public.expiry_hour(timestamptz);
+DROP FUNCTION public.expiry_period(timestamptz);

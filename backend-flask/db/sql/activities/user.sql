@@ -3,16 +3,16 @@
 -- Params: handle, limit, cursor_created_at, cursor_uuid.
 -- Returns: body (JSON object text), next_created_at, next_uuid (NULL on the last page).
 WITH profile AS (
-  -- cruds_count: the cruds expiring in the hours to come (user_crud_expiries, kept by a
-  -- trigger) and those still live of the current hour, counted: a cost that does not grow
-  -- with what the user has posted.
+  -- cruds_count: the cruds expiring in the six-hour periods to come (user_crud_expiries, kept
+  -- by a trigger) and those still live of the current period, counted: a cost that does not
+  -- grow with what the user has posted.
   SELECT u.uuid, u.handle, u.display_name, u.bio,
          (SELECT coalesce(sum(e.cruds), 0) FROM public.user_crud_expiries e
-          WHERE e.user_uuid = u.uuid AND e.expires_hour > public.expiry_hour(now()))
+          WHERE e.user_uuid = u.uuid AND e.expires_period > public.expiry_period(now()))
          + (SELECT count(*) FROM public.activities a
             WHERE a.user_uuid = u.uuid AND a.reply_to_activity_uuid IS NULL
               AND a.expires_at > now()
-              AND a.expires_at < public.expiry_hour(now()) + interval '1 hour') AS cruds_count
+              AND a.expires_at < public.expiry_period(now()) + interval '6 hours') AS cruds_count
   FROM public.users u
   WHERE u.handle = %(handle)s
 ),
