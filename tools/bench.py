@@ -744,7 +744,7 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
         "in front of it (what the latency targets compare). pgbench tps: `pgbench -M prepared`",
         "running the route's own SQL file with the same parameters and concurrency (the database",
         "alone). HTTP stack: the same server and settings answering a constant body of the same",
-        "size. items: activities in the page (at 1k, the busiest user has only a few live cruds).",
+        "size. items: activities in the page (at 1k a notifications page is not full yet).",
         "Deep page: the page that starts in the middle of the list, through its cursor.", "",
         "## Targets", "", *targets(run), "", *run.notes,
     ]
