@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 
@@ -60,7 +61,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(activities.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(openapi.bp)
+    freeze_long_lived_objects()
     return app
+
+
+def freeze_long_lived_objects() -> None:
+    """Move what the worker has built so far (modules, the app, the pool) out of the cyclic
+    garbage collector's sight: it lives as long as the process, and a full collection that walks
+    it all paused a request for 19 ms, the feed's p99 (bench/results.md); after this one walks
+    only what requests left behind, 0.2 ms."""
+    gc.collect()
+    gc.freeze()
 
 
 def init_cors(app: Flask) -> None:

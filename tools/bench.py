@@ -367,6 +367,8 @@ def build_database(pg: LocalPostgres, name: str, activities: int) -> str:
         for _, definition in indexes:
             conn.execute(definition)
         conn.execute("VACUUM (ANALYZE) public.users, public.activities")
+        # Write the load out now, not in a scheduled checkpoint during the measurements.
+        conn.execute("CHECKPOINT")
     return url
 
 
@@ -736,7 +738,7 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
         "# bin/bench results", "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {cpu[0]} cores, {cpu[1]:.0f} GiB;"
         f" server: {describe_server()};"
-        f" {CONNECTIONS} connections, {run.duration:g} s per measurement;"
+        f" {CONNECTIONS} connections, {run.duration:g} s per measurement;{describe_scheduler()}"
         f" sizes: {', '.join(f'{s:,}' for s in sizes)} activities, 1,000 users.", "",
         *results_table(run), "",
         "req/s, p50 and p99: wrk against the API, 16 connections. p50 ms, 1 conn: the same",
@@ -762,6 +764,17 @@ def describe_server() -> str:
                                                   "DB_PLAN_CACHE_MODE")}
     return (f"granian (serve.py), {server['workers']} workers x {server['threads']} threads; "
             + ", ".join(f"{key}={value}" for key, value in settings.items()))
+
+
+def describe_scheduler() -> str:
+    """Linux's autogroup setting: with it on, the scheduler shares the cores between sessions
+    (every PostgreSQL backend is one) before threads, which changes what the API gets of them
+    (README, Performance)."""
+    try:
+        enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip()
+    except OSError:
+        return ""
+    return f" kernel.sched_autogroup_enabled={enabled};"
 
 
 def main(argv: list[str] | None = None) -> int:

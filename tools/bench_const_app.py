@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flask import Flask, abort
 
+from app import freeze_long_lived_objects
 from lib.http import json_text
 
 
@@ -23,4 +24,5 @@ def create_app() -> Flask:
             abort(404)
         return json_text(bodies[name])
 
+    freeze_long_lived_objects()  # as the API's workers do
     return app
