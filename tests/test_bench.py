@@ -11,8 +11,10 @@ import pytest
 
 from support import PGBOUNCER_INSTALL_HINT, find_pgbouncer, run_script, script_env
 
-COLUMNS = ["activities", "request", "items", "body B", "req/s", "p50 ms", "p99 ms", "p50 ms, 1 conn",
-           "pgbench tps", "% of pgbench", "HTTP stack req/s", "% of HTTP", "peak MB/worker"]
+COLUMNS = ["activities", "request", "items", "body B", "req/s", "p50 ms", "p99 ms", "conns/worker",
+           "p50 ms, 1 conn", "pgbench tps", "% of pgbench", "HTTP stack req/s", "% of HTTP",
+           "peak MB/worker"]
+CONNECTIONS = 16  # wrk's, shared by the API's workers
 REQUESTS = ["home (first)", "home (deep)", "user (first)", "user (deep)", "search (first)",
             "search (deep)", "notifications (first)", "notifications (deep)", "POST /api/activities"]
 WITH_CEILINGS = {"home (first)", "user (first)", "search (first)", "POST /api/activities"}
@@ -53,16 +55,18 @@ def assert_well_formed(text: str, sizes: tuple[str, ...]) -> None:
         (size, request) for size in sizes for request in REQUESTS]
     for row in rows:
         assert number(row[4]) > 0 and number(row[5]) > 0 and number(row[6]) >= number(row[5])
-        assert number(row[12]) > 0
+        assert re.fullmatch(r"\d+(\+\d+)*", row[7]), row[7]
+        assert sum(int(n) for n in row[7].split("+")) == CONNECTIONS
+        assert number(row[13]) > 0
         if row[1] == "POST /api/activities":
-            assert row[7] == ""
+            assert row[8] == ""
         else:
-            assert number(row[7]) > 0
+            assert number(row[8]) > 0
         if row[1] in WITH_CEILINGS:
-            assert number(row[8]) > 0 and number(row[10]) > 0
-            assert number(row[9]) == pytest.approx(100 * number(row[4]) / number(row[8]), abs=1)
+            assert number(row[9]) > 0 and number(row[11]) > 0
+            assert number(row[10]) == pytest.approx(100 * number(row[4]) / number(row[9]), abs=1)
         else:
-            assert row[8] == row[9] == row[10] == row[11] == ""
+            assert row[9] == row[10] == row[11] == row[12] == ""
 
 
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None,

@@ -179,6 +179,19 @@ class Server:
             self.peak_worker_rss = max(self.peak_worker_rss, max(rss[1:] or rss))
             self.peak_total_rss = max(self.peak_total_rss, sum(rss))
 
+    def connection_split(self) -> list[int]:
+        """How many of the client connections each worker holds, most first. The kernel hands
+        wrk's connections to whichever worker accepts first: 8+8 or 12+4, and the worker
+        with more serves each of its connections less often, which is what moves p99."""
+        counts = []
+        for proc in self.processes()[1:] or self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                if any("resource_tracker" in arg for arg in proc.cmdline()):
+                    continue  # multiprocessing's helper beside the spawned workers
+                counts.append(sum(1 for c in proc.net_connections("tcp")
+                                  if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == self.port))
+        return sorted(counts, reverse=True)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -191,17 +204,23 @@ class Server:
 
 
 class MemorySampler:
-    """Samples a server's memory every 0.2 s while a measurement runs."""
+    """Samples a server's memory every 0.1 s while a measurement runs, and once, halfway,
+    how its workers share the client connections."""
 
-    def __init__(self, server: Server):
+    def __init__(self, server: Server, split_after: float):
         self.server = server
+        self.split_after = split_after
+        self.split: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
+        started = time.monotonic()
         while not self._stop.is_set():
             self.server.sample_memory()
-            self._stop.wait(0.2)
+            if not self.split and time.monotonic() - started >= self.split_after:
+                self.split = self.server.connection_split()
+            self._stop.wait(0.1)
 
     def __enter__(self):
         self._thread.start()
@@ -315,6 +334,7 @@ class Row:
     http: Load | None = None
     worker_rss_mb: float = 0.0
     total_rss_mb: float = 0.0
+    split: list[int] = field(default_factory=list)  # wrk's connections per worker, mid-run
 
 
 @dataclass
@@ -503,7 +523,8 @@ def start_const(bodies: dict[str, bytes], workdir: Path) -> Server:
 
 
 def request_once(api: Server, case: Case) -> requests.Response:
-    headers = {"Authorization": f"Bearer {case.token}"} if case.token else {}
+    # Connection: close, so that this connection is not still open beside wrk's
+    headers = {"Connection": "close", **({"Authorization": f"Bearer {case.token}"} if case.token else {})}
     method = "POST" if case.body is not None else "GET"
     response = requests.request(method, api.base + case.path, headers=headers, json=case.body,
                                 timeout=10)
@@ -566,7 +587,7 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workd
                      f" {100 * row.api.rps / row.http.rps:.0f}% of the HTTP stack {row.http.rps:,.0f}/s")
         alone = f", alone p50 {row.alone.p50_ms:.2f} ms" if row.alone else ""
         say(f"{size:,} {label}: {row.api.rps:,.0f} req/s, p50 {row.api.p50_ms:.2f} ms,"
-            f" p99 {row.api.p99_ms:.2f} ms{alone}{extra}")
+            f" p99 {row.api.p99_ms:.2f} ms ({'+'.join(map(str, row.split))} connections){alone}{extra}")
 
 
 def pooler_connections() -> tuple[int, int]:
@@ -596,10 +617,11 @@ def measure_api(run: Run, size: int, api: Server, cases: list[Case], workdir: Pa
     for case in cases:
         response = request_once(api, case)
         api.peak_worker_rss = api.peak_total_rss = 0
-        with MemorySampler(api):
+        with MemorySampler(api, split_after=run.duration / 2) as sampler:
             load = wrk(api.base + case.path, run.duration, wrk_script(case, workdir))
         row = Row(size, case, count_items(case.route, response.json()), response.content, load,
-                  worker_rss_mb=api.peak_worker_rss / 2**20, total_rss_mb=api.peak_total_rss / 2**20)
+                  worker_rss_mb=api.peak_worker_rss / 2**20, total_rss_mb=api.peak_total_rss / 2**20,
+                  split=sampler.split)
         if case.route != "create":
             row.alone = wrk(api.base + case.path, run.duration, wrk_script(case, workdir), 1)
         rows.append(row)
@@ -671,16 +693,17 @@ def fmt(value: float | None, spec: str = ".2f") -> str:
 
 
 def results_table(run: Run) -> list[str]:
-    lines = ["| activities | request | items | body B | req/s | p50 ms | p99 ms | p50 ms, 1 conn |"
-             " pgbench tps | % of pgbench | HTTP stack req/s | % of HTTP | peak MB/worker |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| activities | request | items | body B | req/s | p50 ms | p99 ms | conns/worker |"
+             " p50 ms, 1 conn | pgbench tps | % of pgbench | HTTP stack req/s | % of HTTP |"
+             " peak MB/worker |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in run.rows:
         label = {"create": "POST /api/activities"}.get(row.case.route, f"{row.case.route} ({row.case.page})")
         db_share = 100 * row.api.rps / row.db.rps if row.db else None
         http_share = 100 * row.api.rps / row.http.rps if row.http else None
         lines.append(
             f"| {row.size:,} | {label} | {row.items} | {len(row.body):,} | {row.api.rps:,.0f} |"
-            f" {fmt(row.api.p50_ms)} | {fmt(row.api.p99_ms)} |"
+            f" {fmt(row.api.p50_ms)} | {fmt(row.api.p99_ms)} | {'+'.join(map(str, row.split))} |"
             f" {fmt(row.alone.p50_ms if row.alone else None)} |"
             f" {fmt(row.db.rps if row.db else None, ',.0f')} | {fmt(db_share, '.0f')} |"
             f" {fmt(row.http.rps if row.http else None, ',.0f')} | {fmt(http_share, '.0f')} |"
