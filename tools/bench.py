@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -558,17 +559,15 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workd
             api_url, settings = bouncer.url(), {"DB_POOLER": "transaction"}
         api = start_api(api_url, cognito, workdir, **settings)
         stack.callback(api.stop)
+        def database_alone(case: Case) -> Load:
+            return pgbench(pg.bindir, url, load_sql(case.sql_name), case.params, run.duration,
+                           plan_mode_for(case.sql_name), workdir, posters=len(case.poster_tokens))
+
         rows = []
         # Every read, through the API and then alone in the database, before the first write:
         # the writes add the newest activities, which change what the reads find.
         for group in ([c for c in cases if c.body is None], [c for c in cases if c.body is not None]):
-            group_rows = measure_api(run, size, api, group, workdir)
-            for row in group_rows:
-                if row.case.ceilings:
-                    row.db = pgbench(pg.bindir, url, load_sql(row.case.sql_name), row.case.params,
-                                     run.duration, plan_mode_for(row.case.sql_name), workdir,
-                                     posters=len(row.case.poster_tokens))
-            rows += group_rows
+            rows += measure_api(run, size, api, group, workdir, database_alone)
     # The HTTP stack alone, with the API stopped: the same server answering the same bodies.
     ceilings = [row for row in rows if row.case.ceilings]
     const = start_const({str(i): row.body for i, row in enumerate(ceilings)}, workdir)
@@ -608,9 +607,11 @@ def pooler_for(pg: LocalPostgres, dbname: str, workdir: Path) -> LocalPgBouncer:
     return bouncer
 
 
-def measure_api(run: Run, size: int, api: Server, cases: list[Case], workdir: Path) -> list[Row]:
+def measure_api(run: Run, size: int, api: Server, cases: list[Case], workdir: Path,
+                database_alone: Callable[[Case], Load]) -> list[Row]:
     """Each case against the API: wrk at 16 connections (and the workers' peak memory meanwhile),
-    then from a single connection."""
+    then from a single connection, then, for a case with ceilings, its query alone in the
+    database right after, so that both see the machine in the same state."""
     for case in cases:  # warm: every worker has prepared every query
         warm(api.base + case.path, run.duration, wrk_script(case, workdir))
     rows = []
@@ -624,6 +625,8 @@ def measure_api(run: Run, size: int, api: Server, cases: list[Case], workdir: Pa
                   split=sampler.split)
         if case.route != "create":
             row.alone = wrk(api.base + case.path, run.duration, wrk_script(case, workdir), 1)
+        if case.ceilings:
+            row.db = database_alone(case)
         rows.append(row)
     return rows
 
@@ -770,7 +773,9 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
         "running the route's own SQL file with the same parameters and concurrency (the database",
         "alone). HTTP stack: the same server and settings answering a constant body of the same",
         "size. items: activities in the page (at 1k a notifications page is not full yet).",
-        "Deep page: the page that starts in the middle of the list, through its cursor.", "",
+        "Deep page: the page that starts in the middle of the list, through its cursor.",
+        "conns/worker: how the API's workers shared wrk's 16 connections, halfway through",
+        "(what moves p99 most from run to run: README, Performance).", "",
         "## Targets", "", *targets(run), "", *run.notes,
     ]
     text = "\n".join(lines).rstrip() + "\n"
