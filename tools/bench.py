@@ -559,6 +559,7 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workd
             api_url, settings = bouncer.url(), {"DB_POOLER": "transaction"}
         api = start_api(api_url, cognito, workdir, **settings)
         stack.callback(api.stop)
+
         def database_alone(case: Case) -> Load:
             return pgbench(pg.bindir, url, load_sql(case.sql_name), case.params, run.duration,
                            plan_mode_for(case.sql_name), workdir, posters=len(case.poster_tokens))
