@@ -67,8 +67,9 @@ def test_user_feed_of_an_unknown_handle_is_404(api, db):
 
 
 def test_cruds_count_follows_expiry_edits_and_deletes(api, db):
-    """cruds_count comes from per-hour counts a trigger keeps (user_crud_expiries) plus the
-    current hour counted exactly: it is right to the second, and follows edits and deletes."""
+    """cruds_count comes from per-period counts a trigger keeps (user_crud_expiries, six hours
+    each) plus the current period counted exactly: it is right to the second, and follows edits
+    and deletes."""
     alice, bob = insert_user(db, "alice"), insert_user(db, "bob")
 
     def count():

@@ -181,16 +181,21 @@ class Server:
             self.peak_total_rss = max(self.peak_total_rss, sum(rss))
 
     def connection_split(self) -> list[int]:
-        """How many of the client connections each worker holds, most first. The kernel hands
-        wrk's connections to whichever worker accepts first: 8+8 or 12+4, and the worker
-        with more serves each of its connections less often, which is what moves p99."""
+        """How many of wrk's connections each worker holds, most first. The kernel hands wrk's
+        connections to whichever worker accepts first: 8+8 or 12+4, and the worker with more
+        serves each of its connections less often, which is what moves p99."""
+        wrk_ports = set()
+        for proc in psutil.Process().children():  # wrk, run by this process
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                if proc.name() == Path(WRK).name:
+                    wrk_ports |= {c.laddr.port for c in proc.net_connections("tcp")}
         counts = []
         for proc in self.processes()[1:] or self.processes():
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 if any("resource_tracker" in arg for arg in proc.cmdline()):
                     continue  # multiprocessing's helper beside the spawned workers
                 counts.append(sum(1 for c in proc.net_connections("tcp")
-                                  if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == self.port))
+                                  if c.laddr.port == self.port and c.raddr and c.raddr.port in wrk_ports))
         return sorted(counts, reverse=True)
 
     def stop(self) -> None:
@@ -204,23 +209,24 @@ class Server:
         self._log.close()
 
 
-class MemorySampler:
-    """Samples a server's memory every 0.1 s while a measurement runs, and once, halfway,
-    how its workers share the client connections."""
+class ServerSampler:
+    """Samples a server's memory every 0.1 s while a measurement runs, and, until it has seen
+    all of wrk's connections open, how its workers share them."""
 
-    def __init__(self, server: Server, split_after: float):
+    def __init__(self, server: Server, connections: int = CONNECTIONS):
         self.server = server
-        self.split_after = split_after
+        self.connections = connections
         self.split: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
-        started = time.monotonic()
         while not self._stop.is_set():
             self.server.sample_memory()
-            if not self.split and time.monotonic() - started >= self.split_after:
-                self.split = self.server.connection_split()
+            if sum(self.split) < self.connections:
+                split = self.server.connection_split()
+                if sum(split) > sum(self.split):
+                    self.split = split
             self._stop.wait(0.1)
 
     def __enter__(self):
@@ -524,8 +530,7 @@ def start_const(bodies: dict[str, bytes], workdir: Path) -> Server:
 
 
 def request_once(api: Server, case: Case) -> requests.Response:
-    # Connection: close, so that this connection is not still open beside wrk's
-    headers = {"Connection": "close", **({"Authorization": f"Bearer {case.token}"} if case.token else {})}
+    headers = {"Authorization": f"Bearer {case.token}"} if case.token else {}
     method = "POST" if case.body is not None else "GET"
     response = requests.request(method, api.base + case.path, headers=headers, json=case.body,
                                 timeout=10)
@@ -619,7 +624,7 @@ def measure_api(run: Run, size: int, api: Server, cases: list[Case], workdir: Pa
     for case in cases:
         response = request_once(api, case)
         api.peak_worker_rss = api.peak_total_rss = 0
-        with MemorySampler(api, split_after=run.duration / 2) as sampler:
+        with ServerSampler(api) as sampler:
             load = wrk(api.base + case.path, run.duration, wrk_script(case, workdir))
         row = Row(size, case, count_items(case.route, response.json()), response.content, load,
                   worker_rss_mb=api.peak_worker_rss / 2**20, total_rss_mb=api.peak_total_rss / 2**20,
@@ -775,7 +780,7 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
         "alone). HTTP stack: the same server and settings answering a constant body of the same",
         "size. items: activities in the page (at 1k a notifications page is not full yet).",
         "Deep page: the page that starts in the middle of the list, through its cursor.",
-        "conns/worker: how the API's workers shared wrk's 16 connections, halfway through",
+        "conns/worker: how the API's workers shared wrk's 16 connections during the measurement",
         "(what moves p99 most from run to run: README, Performance).", "",
         "## Targets", "", *targets(run), "", *run.notes,
     ]
