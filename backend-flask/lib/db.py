@@ -216,7 +216,7 @@ class Database:
         top of this module); database failures become 503."""
         if self.pool is None:
             raise RuntimeError("Database.init_app() was not called")
-        with database_errors():
+        with DATABASE_ERRORS:
             conn = self._checkout()
             try:
                 yield conn
@@ -236,14 +236,15 @@ class Database:
                 if time.monotonic() >= deadline:
                     raise
 
-    @contextmanager
     def read_connection(self):
         """A connection for a read-only route: the replica's when there is one that answers,
         else the primary's. Never for a read that must see the caller's own write."""
         if self.read_pool is None or time.monotonic() < self._replica_retry_at:
-            with self.connection() as conn:
-                yield conn
-            return
+            return self.connection()  # as it is, not inside another generator
+        return self._replica_connection()
+
+    @contextmanager
+    def _replica_connection(self):
         try:
             conn = self.read_pool.getconn(timeout=REPLICA_CHECKOUT_TIMEOUT)
         except PoolTimeout:
@@ -254,27 +255,35 @@ class Database:
                 yield conn
             return
         try:
-            with database_errors():
+            with DATABASE_ERRORS:
                 yield conn
         finally:
             self.read_pool.putconn(conn)
 
 
-@contextmanager
-def database_errors():
-    """Database failures as 503 ApiErrors with Retry-After."""
-    try:
-        yield
-    except PoolTimeout:
-        raise ApiError(503, "database_unavailable",
-                       headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
-    except psycopg.errors.QueryCanceled:
-        raise ApiError(503, "database_timeout",
-                       headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
-    except psycopg.OperationalError as err:
-        log.warning("database error: %s", type(err).__name__)
-        raise ApiError(503, "database_unavailable",
-                       headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+class DatabaseErrors:
+    """`with DATABASE_ERRORS:` turns database failures into 503 ApiErrors with Retry-After. A
+    class, not a @contextmanager generator: it is entered on every request."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            return
+        if issubclass(exc_type, PoolTimeout):
+            code = "database_unavailable"
+        elif issubclass(exc_type, psycopg.errors.QueryCanceled):
+            code = "database_timeout"
+        elif issubclass(exc_type, psycopg.OperationalError):
+            log.warning("database error: %s", exc_type.__name__)
+            code = "database_unavailable"
+        else:
+            return
+        raise ApiError(503, code, headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+
+
+DATABASE_ERRORS = DatabaseErrors()
 
 
 # -- running a named query ---------------------------------------------------------------------
@@ -284,14 +293,11 @@ class Query:
     """A db/sql file as the wire sees it: $n placeholders and the parameter names they stand for."""
 
     name: str
+    statement: bytes  # the prepared statement's name: the query's name
     text: str  # with %(name)s placeholders, for psycopg (a query planned every call)
     wire_text: bytes  # with $1, $2, ... placeholders
     param_names: tuple[str, ...]  # the name behind $1, $2, ...
     plan_every_call: bool
-
-    @property
-    def statement(self) -> bytes:
-        return self.name.encode()
 
 
 @cache
@@ -306,7 +312,7 @@ def load_query(name: str) -> Query:
         return f"${names.index(match.group(1)) + 1}"
 
     wire = PLACEHOLDER.sub(positional, text).replace("%%", "%")
-    return Query(name, text, wire.encode(), tuple(names), PLAN_EVERY_CALL in text)
+    return Query(name, name.encode(), text, wire.encode(), tuple(names), PLAN_EVERY_CALL in text)
 
 
 def _wire_value(value) -> bytes | None:
