@@ -7,9 +7,14 @@ thread counts, as bin/dev and the Docker image start it), warms it, and drives i
 127.0.0.1 (16 connections, a fixed duration). In the same run it measures two ceilings:
 
 - the database alone: `pgbench -M prepared` running the very SQL file the route runs, with the
-  same parameters, at the same concurrency (and the plan mode the API gives that query);
+  same parameters, at the same concurrency (and the plan mode the API gives that query), half
+  the duration just before the API's measurement and half just after;
 - the HTTP stack alone: the same server, same settings, answering a constant body of the same
   size (tools/bench_const_app.py).
+
+The page latencies the targets compare (one connection) are measured at the smallest and the
+largest size in turns, with an API on each (a copy of the smallest database as its reads saw it),
+so that both come from the same minute.
 
 It writes bench/results.md (a markdown table and the issue's targets, met or missed) and
 bench/PLANS.md (EXPLAIN (ANALYZE, BUFFERS) of every list query at the largest size, as the API
@@ -30,6 +35,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -337,7 +343,8 @@ class Row:
     body: bytes  # what the API answered: the constant-body server answers the same
     api: Load
     alone: Load | None = None  # one connection: the page's own latency, no queue in front of it
-    db: Load | None = None
+    db: Load | None = None  # the mean of db_spread
+    db_spread: tuple[float, float] | None = None  # pgbench tps just before and just after `api`
     http: Load | None = None
     worker_rss_mb: float = 0.0
     total_rss_mb: float = 0.0
@@ -376,8 +383,8 @@ def plan_mode_for(sql_name: str) -> str:
 
 def build_database(pg: LocalPostgres, name: str, activities: int) -> str:
     """A fresh database loaded from db/schema.sql and filled by bench/generate.sql."""
+    drop_database(pg, name)
     with psycopg.connect(pg.url(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     url = pg.url(name)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -397,6 +404,11 @@ def build_database(pg: LocalPostgres, name: str, activities: int) -> str:
         # Write the load out now, not in a scheduled checkpoint during the measurements.
         conn.execute("CHECKPOINT")
     return url
+
+
+def drop_database(pg: LocalPostgres, dbname: str) -> None:
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
 def pick(conn, sql: str, params: dict | None = None):
@@ -547,33 +559,61 @@ def count_items(route: str, body) -> int:
     return len(body)
 
 
+@dataclass
+class Baseline:
+    """A copy of the smallest size's database as its reads were measured (before the posts),
+    kept until the largest size is measured: the page latencies of the two are measured in
+    alternation (measure_latencies)."""
+
+    size: int
+    dbname: str
+    url: str
+    cases: list[Case]
+
+
 def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workdir: Path,
-                 explain: bool) -> None:
+                 explain: bool, keep_baseline: bool = False,
+                 baseline: Baseline | None = None) -> Baseline | None:
     started = time.monotonic()
     say(f"{size:,} activities: building the database")
-    url = build_database(pg, f"cruddur_bench_{size}", size)
+    dbname = f"cruddur_bench_{size}"
+    url = build_database(pg, dbname, size)
     say(f"{size:,} activities: built in {time.monotonic() - started:.1f}s")
     cases = cases_for(url, cognito)
+    kept = None
+    if keep_baseline:
+        with psycopg.connect(pg.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}_baseline" TEMPLATE "{dbname}"')
+        kept = Baseline(size, f"{dbname}_baseline", pg.url(f"{dbname}_baseline"), cases)
     if explain:
         run.plans = explain_plans(url, cases, size)
     with contextlib.ExitStack() as stack:
-        api_url, settings = url, {}
-        if run.pooled:
-            bouncer = pooler_for(pg, f"cruddur_bench_{size}", workdir)
-            stack.callback(bouncer.stop)
-            api_url, settings = bouncer.url(), {"DB_POOLER": "transaction"}
-        api = start_api(api_url, cognito, workdir, **settings)
-        stack.callback(api.stop)
 
-        def database_alone(case: Case) -> Load:
-            return pgbench(pg.bindir, url, load_sql(case.sql_name), case.params, run.duration,
+        def api_for(dbname: str, db_url: str) -> Server:
+            api_url, settings = db_url, {}
+            if run.pooled:
+                bouncer = pooler_for(pg, dbname, workdir)
+                stack.callback(bouncer.stop)
+                api_url, settings = bouncer.url(), {"DB_POOLER": "transaction"}
+            server = start_api(api_url, cognito, workdir, **settings)
+            stack.callback(server.stop)
+            return server
+
+        api = api_for(dbname, url)
+
+        def database_alone(case: Case, seconds: float) -> Load:
+            return pgbench(pg.bindir, url, load_sql(case.sql_name), case.params, seconds,
                            plan_mode_for(case.sql_name), workdir, posters=len(case.poster_tokens))
 
         rows = []
         # Every read, through the API and then alone in the database, before the first write:
         # the writes add the newest activities, which change what the reads find.
         for group in ([c for c in cases if c.body is None], [c for c in cases if c.body is not None]):
-            rows += measure_api(run, size, api, group, workdir, database_alone)
+            rows += measure_api(run, size, api, group, workdir, database_alone,
+                                alone=baseline is None)
+        if baseline:
+            base_api = api_for(baseline.dbname, baseline.url)
+            measure_latencies(run, rows, api, baseline, base_api, workdir)
     # The HTTP stack alone, with the API stopped: the same server answering the same bodies.
     ceilings = [row for row in rows if row.case.ceilings]
     const = start_const({str(i): row.body for i, row in enumerate(ceilings)}, workdir)
@@ -588,11 +628,41 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workd
         label = f"{row.case.route} {row.case.page}".strip(" -")
         extra = ""
         if row.db:
-            extra = (f", {100 * row.api.rps / row.db.rps:.0f}% of pgbench {row.db.rps:,.0f}/s,"
+            extra = (f", {100 * row.api.rps / row.db.rps:.0f}% of pgbench {row.db.rps:,.0f}/s"
+                     f" ({row.db_spread[0]:,.0f} before, {row.db_spread[1]:,.0f} after),"
                      f" {100 * row.api.rps / row.http.rps:.0f}% of the HTTP stack {row.http.rps:,.0f}/s")
         alone = f", alone p50 {row.alone.p50_ms:.2f} ms" if row.alone else ""
         say(f"{size:,} {label}: {row.api.rps:,.0f} req/s, p50 {row.api.p50_ms:.2f} ms,"
             f" p99 {row.api.p99_ms:.2f} ms ({'+'.join(map(str, row.split))} connections){alone}{extra}")
+    return kept
+
+
+def measure_latencies(run: Run, rows: list[Row], api: Server, baseline: Baseline, base_api: Server,
+                      workdir: Path) -> None:
+    """Each list page's own latency (p50 from one connection) at this size and at the baseline
+    size, measured in turns of a quarter of the duration, both APIs up: the two figures the
+    latency targets compare then come from the same minute, not from runs minutes apart on a
+    machine whose speed drifts. Each is the median of its turns; the baseline rows get theirs."""
+    base_cases = {(c.route, c.page): c for c in baseline.cases}
+    base_rows = {(r.case.route, r.case.page): r for r in run.rows if r.size == baseline.size}
+    turns = max(1, min(4, int(run.duration)))
+    for row in rows:
+        key = (row.case.route, row.case.page)
+        base_case, base_row = base_cases.get(key), base_rows.get(key)
+        if row.case.route == "create" or base_case is None or base_row is None:
+            continue
+        here, there = [], []
+        for _ in range(turns):
+            here.append(wrk(api.base + row.case.path, run.duration / turns,
+                            wrk_script(row.case, workdir), 1))
+            there.append(wrk(base_api.base + base_case.path, run.duration / turns,
+                             wrk_script(base_case, workdir), 1))
+        row.alone, base_row.alone = median_load(here), median_load(there)
+
+
+def median_load(loads: list[Load]) -> Load:
+    return Load(statistics.median(load.rps for load in loads),
+                statistics.median(load.p50_ms for load in loads))
 
 
 def pooler_connections() -> tuple[int, int]:
@@ -614,25 +684,31 @@ def pooler_for(pg: LocalPostgres, dbname: str, workdir: Path) -> LocalPgBouncer:
 
 
 def measure_api(run: Run, size: int, api: Server, cases: list[Case], workdir: Path,
-                database_alone: Callable[[Case], Load]) -> list[Row]:
+                database_alone: Callable[[Case, float], Load], alone: bool = True) -> list[Row]:
     """Each case against the API: wrk at 16 connections (and the workers' peak memory meanwhile),
-    then from a single connection, then, for a case with ceilings, its query alone in the
-    database right after, so that both see the machine in the same state."""
+    then, with `alone`, from a single connection. A case with ceilings has its query run alone in the database
+    for half the duration just before the API's measurement and half just after; the ceiling is
+    the mean of the two, so that a machine whose speed drifts (a VM's does, by up to 2x in
+    minutes) moves the ceiling as it moves the API, and their ratio stays put."""
     for case in cases:  # warm: every worker has prepared every query
         warm(api.base + case.path, run.duration, wrk_script(case, workdir))
     rows = []
+    half = run.duration / 2
     for case in cases:
         response = request_once(api, case)
+        before = database_alone(case, half) if case.ceilings else None
         api.peak_worker_rss = api.peak_total_rss = 0
         with ServerSampler(api) as sampler:
             load = wrk(api.base + case.path, run.duration, wrk_script(case, workdir))
         row = Row(size, case, count_items(case.route, response.json()), response.content, load,
                   worker_rss_mb=api.peak_worker_rss / 2**20, total_rss_mb=api.peak_total_rss / 2**20,
                   split=sampler.split)
-        if case.route != "create":
+        if before:
+            after = database_alone(case, half)
+            row.db = Load((before.rps + after.rps) / 2)
+            row.db_spread = (before.rps, after.rps)
+        if alone and case.route != "create":
             row.alone = wrk(api.base + case.path, run.duration, wrk_script(case, workdir), 1)
-        if case.ceilings:
-            row.db = database_alone(case)
         rows.append(row)
     return rows
 
@@ -733,11 +809,16 @@ def targets(run: Run) -> list[str]:
     def mark(ok: bool) -> str:
         return "met" if ok else "MISSED"
 
+    def spread(row: Row) -> str:
+        before, after = row.db_spread
+        return f" ({row.db.rps:,.0f} tps: {before:,.0f} just before, {after:,.0f} just after)"
+
     out = []
     home = find(big, "home", "first")
     if home and home.db:
         share = home.api.rps / home.db.rps
-        out.append(f"- Home page at {big:,}: {100 * share:.0f}% of the pgbench ceiling (target >= 35%):"
+        out.append(f"- Home page at {big:,}: {100 * share:.0f}% of the pgbench ceiling{spread(home)}"
+                   " (target >= 35%):"
                    f" {mark(share >= 0.35)}; p99 {home.api.p99_ms:.2f} ms (target <= 10 ms):"
                    f" {mark(home.api.p99_ms <= 10)}.")
     if big != small:
@@ -760,7 +841,7 @@ def targets(run: Run) -> list[str]:
     if create and create.db:
         share = create.api.rps / create.db.rps
         out.append(f"- POST /api/activities at {big:,}: {100 * share:.0f}% of pgbench running the"
-                   f" same INSERT (target >= 30%): {mark(share >= 0.30)}.")
+                   f" same INSERT{spread(create)} (target >= 30%): {mark(share >= 0.30)}.")
     return out
 
 
@@ -775,10 +856,12 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
         *results_table(run), "",
         "req/s, p50 and p99: wrk against the API, 16 connections. p50 ms, 1 conn: the same",
         "request from a single connection: the page's own latency, without the queue of 15 others",
-        "in front of it (what the latency targets compare). pgbench tps: `pgbench -M prepared`",
+        "in front of it (what the latency targets compare; at the smallest and the largest size",
+        "measured in turns, both APIs up, the median of the turns). pgbench tps: `pgbench -M prepared`",
         "running the route's own SQL file with the same parameters and concurrency (the database",
-        "alone). HTTP stack: the same server and settings answering a constant body of the same",
-        "size. items: activities in the page (at 1k a notifications page is not full yet).",
+        "alone), half the duration just before the API's measurement and half just after: the",
+        "mean of the two. HTTP stack: the same server and settings answering a constant body of",
+        "the same size. items: activities in the page (at 1k a notifications page is not full yet).",
         "Deep page: the page that starts in the middle of the list, through its cursor.",
         "conns/worker: how the API's workers shared wrk's 16 connections during the measurement",
         "(what moves p99 most from run to run: README, Performance).", "",
@@ -861,11 +944,17 @@ def main(argv: list[str] | None = None) -> int:
             pg.stop()
         pg.start()
         with tempfile.TemporaryDirectory(prefix="cruddur-bench-") as tmp:
+            baseline = None
             for size in sizes:
-                explain = size == sizes[-1] and not args.pooled
-                measure_size(run, pg, size, cognito, Path(tmp), explain=explain)
-                with psycopg.connect(pg.url(), autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "cruddur_bench_{size}" WITH (FORCE)')
+                last = size == sizes[-1]
+                kept = measure_size(run, pg, size, cognito, Path(tmp),
+                                    explain=last and not args.pooled,
+                                    keep_baseline=size == sizes[0] and not last,
+                                    baseline=baseline if last else None)
+                baseline = baseline or kept
+                drop_database(pg, f"cruddur_bench_{size}")
+            if baseline:
+                drop_database(pg, baseline.dbname)
     finally:
         cognito.close()
         pg.destroy()
