@@ -605,15 +605,17 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workd
             return pgbench(pg.bindir, url, load_sql(case.sql_name), case.params, seconds,
                            plan_mode_for(case.sql_name), workdir, posters=len(case.poster_tokens))
 
-        rows = []
-        # Every read, through the API and then alone in the database, before the first write:
-        # the writes add the newest activities, which change what the reads find.
-        for group in ([c for c in cases if c.body is None], [c for c in cases if c.body is not None]):
-            rows += measure_api(run, size, api, group, workdir, database_alone,
-                                alone=baseline is None)
+        # Every read, through the API and then alone in the database, and the page latencies,
+        # before the first write: the writes add the newest activities, which change what the
+        # reads find (search walks past them).
+        rows = measure_api(run, size, api, [c for c in cases if c.body is None], workdir,
+                           database_alone, alone=baseline is None)
         if baseline:
             base_api = api_for(baseline.dbname, baseline.url)
             measure_latencies(run, rows, api, baseline, base_api, workdir)
+            base_api.stop()
+        rows += measure_api(run, size, api, [c for c in cases if c.body is not None], workdir,
+                            database_alone)
     # The HTTP stack alone, with the API stopped: the same server answering the same bodies.
     ceilings = [row for row in rows if row.case.ceilings]
     const = start_const({str(i): row.body for i, row in enumerate(ceilings)}, workdir)
