@@ -218,7 +218,7 @@ def test_create_sets_every_flag(env, ec2, rds, tmp_path):
     assert TEST_PASSWORD not in calls.read_text()
 
     host = db["Endpoint"]["Address"]
-    assert f"PROD_CONNECTION_URL=postgresql://cruddurroot:CHANGE_ME@{host}:5432/cruddur" in result.stdout
+    assert f"PROD_CONNECTION_URL=postgresql://cruddurroot@{host}:5432/cruddur\n" in result.stdout
 
 
 def test_create_engine_version_and_default_group(env, rds):
@@ -329,7 +329,7 @@ def test_create_again_reports_the_existing_instance(env, rds):
     result = run_script("rds-create", env=env)  # no password needed: nothing to create
     assert result.returncode == 0, result.stderr
     assert f"{INSTANCE} already exists (available)" in result.stdout
-    assert "PROD_CONNECTION_URL=postgresql://cruddurroot:CHANGE_ME@" in result.stdout
+    assert "PROD_CONNECTION_URL=postgresql://cruddurroot@" in result.stdout
 
 
 def test_create_on_a_stopped_instance_says_start_it(env, rds):

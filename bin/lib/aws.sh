@@ -91,13 +91,14 @@ rds_wait_for() {
   done
 }
 
-# rds_print_url: the PROD_CONNECTION_URL for the instance, with the placeholder .env.example uses
-# where the password goes.
+# rds_print_url: the PROD_CONNECTION_URL for the instance, without a password (libpq finds it in
+# ~/.pgpass, or the user writes it into the URL in .env as .env.example shows).
 rds_print_url() {
   if [[ -z "${RDS_HOST}" || "${RDS_HOST}" == None ]]; then
     echo "no endpoint yet (the instance is ${RDS_STATUS})"
     return 0
   fi
-  echo "PROD_CONNECTION_URL=postgresql://${RDS_MASTER_USERNAME}:CHANGE_ME@${RDS_HOST}:${RDS_PORT}/${RDS_DB_NAME}"
-  echo "(replace CHANGE_ME with the master password; URL-encode it if it has characters like % : ? #)"
+  echo "PROD_CONNECTION_URL=postgresql://${RDS_MASTER_USERNAME}@${RDS_HOST}:${RDS_PORT}/${RDS_DB_NAME}"
+  echo "(no password in it: add a line host:port:database:user:password for it to ~/.pgpass,"
+  echo " or write the master password into the URL in .env as .env.example shows, URL-encoded)"
 }
