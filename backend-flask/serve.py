@@ -9,6 +9,13 @@ granian was chosen by measurement (bench/results.md): on 2 cores it serves the s
 about twice gunicorn's rate, with a lower p99. Each worker is a fresh interpreter (spawned, not
 forked) that builds its own app and pool, and closes the pool when it exits.
 
+Each worker starts a session of its own (worker_app): Linux's autogroup scheduler shares the CPU
+between sessions first, and every PostgreSQL backend is a session of its own, so on a machine that
+also runs the database (bin/dev, bin/bench, a single VM) all the workers together got what one
+backend gets, and their requests waited behind the backends' turns (README, Performance). Out of
+the server's process group, a worker would outlive a server killed with its group: the kernel
+sends it SIGTERM when the server exits (PR_SET_PDEATHSIG), and it stops as on a normal shutdown.
+
 Settings (environment variables):
   BIND             host:port to listen on (default 0.0.0.0:4567)
   WEB_CONCURRENCY  worker processes (default 2: one per core of the machine it was measured on)
@@ -19,9 +26,12 @@ The database's share is WEB_CONCURRENCY x DB_POOL_SIZE connections: logged at st
 
 from __future__ import annotations
 
+import ctypes
+import importlib
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -35,6 +45,8 @@ DEFAULT_THREADS = 2
 # Largest request head (request line and headers) granian buffers; larger ones get a 431/414.
 MAX_REQUEST_HEAD_BYTES = 64 * 1024
 ACCESS_LOG_FORMAT = '%(addr)s "%(method)s %(path)s" %(status)d %(dt_ms).1fms'
+WORKER_TARGET_ENV = "CRUDDUR_WORKER_TARGET"  # the factory worker_app() builds, module:function
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 log = logging.getLogger("cruddur.serve")
 
@@ -69,6 +81,32 @@ def connection_budget(workers: int, environ=os.environ) -> str:
     return budget
 
 
+def worker_app():
+    """The factory every worker calls (serve.py hands granian this one): a session of its own,
+    then the app that main() was asked to serve."""
+    start_own_session()
+    module, _, factory = os.environ[WORKER_TARGET_ENV].partition(":")
+    return getattr(importlib.import_module(module), factory)()
+
+
+def start_own_session() -> None:
+    """This worker in a session of its own, stopped with SIGTERM when the server exits (the
+    module's docstring says why). Where either is impossible, the worker serves as it is."""
+    if sys.platform != "linux":
+        return
+    server = multiprocessing.parent_process()
+    try:
+        os.setsid()
+    except OSError as err:
+        log.warning("worker %d stays in the server's session: %s", os.getpid(), err)
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("worker %d: prctl(PR_SET_PDEATHSIG) failed: errno %d", os.getpid(), ctypes.get_errno())
+    if server is not None and os.getppid() != server.pid:  # the server died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if len(argv) > 1 or (argv and ":" not in argv[0]):
@@ -87,8 +125,9 @@ def main(argv: list[str]) -> int:
     multiprocessing.set_start_method("spawn", force=True)
     if target == "app:create_app":
         log.info("connection budget: %s", connection_budget(settings["workers"]))
+    os.environ[WORKER_TARGET_ENV] = target  # spawned workers inherit the environment
     Granian(
-        target,
+        "serve:worker_app",
         factory=True,
         working_dir=Path(__file__).resolve().parent,
         interface=Interfaces.WSGI,

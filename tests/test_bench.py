@@ -88,6 +88,9 @@ def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
     assert_well_formed(text, ("1,000", "1,500"))
     targets = text.split("## Targets", 1)[1]
     assert re.search(r"Home page at 1,500: \d+% of the pgbench ceiling", targets)
+    # the latency ceilings beside the API's p99, from pgbench's per-transaction log and wrk
+    assert re.search(r"the database alone \(pgbench\) had p99 \d+\.\d\d ms, and the HTTP stack"
+                     r" alone \d+\.\d\d ms", targets)
     assert len(re.findall(r"page latency \(p50, 1 connection\) at 1,500 vs 1,000", targets)) == 8
     assert "POST /api/activities at 1,500" in targets
 

@@ -1,6 +1,6 @@
 """Faults the API must survive, with a real PostgreSQL and the real server: a database restart under
 load, sessions killed from the database side, a slow query, more clients than connections, a
-graceful stop. The API runs as cruddur_app, as in production.
+graceful stop, a server killed outright. The API runs as cruddur_app, as in production.
 
 Each test starts its own API server on this module's own PostgreSQL (they stop and lock it). Every
 load is bounded in clients, requests and seconds. The figures measured go to the run's summary.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import re
 import signal
 import threading
@@ -17,6 +18,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import psutil
 import psycopg
 import pytest
 import requests
@@ -430,3 +432,35 @@ def test_sigterm_finishes_in_flight_requests_and_closes_the_pool(urls, owner, st
         requests.get(api.base + "/api/health-check", timeout=2)
     record_figure(f"graceful stop: the in-flight create answered 200 {result[0].elapsed:.2f} s after it"
                   f" started, the server exited 0 {exit_seconds:.2f} s later, 0 sessions left")
+
+
+def test_workers_in_sessions_of_their_own_stop_when_the_server_is_killed(owner, start_api):
+    """Each worker runs in a session of its own (serve.py: the scheduler then shares the CPU with
+    the database's backends fairly), so a signal to the server's process group no longer reaches
+    it: when the server is killed outright (SIGKILL, no chance to stop them), the kernel tells
+    the workers, they stop as on SIGTERM and close their sessions."""
+    api = start_api()
+    with requests.Session() as session:
+        assert [read(api, session).status for _ in range(4)] == [200] * 4
+    server_session = os.getsid(api.process.pid)
+    workers = [child for child in psutil.Process(api.process.pid).children()
+               if not any("resource_tracker" in arg for arg in child.cmdline())]
+    assert len(workers) == 2, [child.cmdline() for child in workers]
+    for worker in workers:
+        assert os.getsid(worker.pid) == worker.pid != server_session
+    assert api_sessions(owner) >= 1
+    api.process.kill()
+    api.process.wait(timeout=5)
+    killed_at = time.monotonic()
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    stop_seconds = time.monotonic() - killed_at
+    for worker in alive:  # they are this test's to stop
+        worker.kill()
+    assert not alive, f"workers outlived the server: {[p.pid for p in alive]}"
+    deadline = time.monotonic() + 3
+    while api_sessions(owner) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert api_sessions(owner) == 0, "the workers left sessions open"
+    assert "Traceback" not in api.log()
+    record_figure(f"server killed (SIGKILL): both workers, each in a session of its own, stopped"
+                  f" {stop_seconds:.2f} s later, 0 sessions left")
