@@ -10,7 +10,7 @@ thread counts, as bin/dev and the Docker image start it), warms it, and drives i
   same parameters, at the same concurrency (and the plan mode the API gives that query), half
   the duration just before the API's measurement and half just after;
 - the HTTP stack alone: the same server, same settings, answering a constant body of the same
-  size (tools/bench_const_app.py).
+  size (tools/bench_const_app.py), right after the API's measurement.
 
 The page latencies the targets compare (one connection) are measured at the smallest and the
 largest size in turns, with an API on each (a copy of the smallest database as its reads saw it),
@@ -546,19 +546,18 @@ def start_api(url: str, cognito: Cognito, workdir: Path, **settings: str) -> Ser
     return api
 
 
-def start_const(bodies: dict[str, bytes], workdir: Path) -> Server:
-    """The constant-body app, answering GET or POST /<name> with bodies[name]."""
+def start_const(workdir: Path) -> tuple[Server, Path]:
+    """The constant-body app and the folder of its bodies: GET or POST /<name> answers the file
+    <name> written there before the first request for it."""
     port = free_port()
     body_dir = workdir / f"bodies-{port}"
     body_dir.mkdir()
-    for name, body in bodies.items():
-        (body_dir / name).write_bytes(body)
     env = {**os.environ, "BENCH_BODY_DIR": str(body_dir), "BIND": f"127.0.0.1:{port}",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "tools"), str(BACKEND)])}
     const = Server(server_argv("bench_const_app:create_app"), ROOT / "tools", env,
                    workdir / f"const-{port}.log", port)
-    const.wait_ready(f"/{next(iter(bodies))}")
-    return const
+    const.wait_ready("/ready")  # a 404 JSON error: it answers
+    return const, body_dir
 
 
 def request_once(api: Server, case: Case) -> requests.Response:
@@ -620,31 +619,31 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workd
             return server
 
         api = api_for(dbname, url)
+        const, body_dir = start_const(workdir)
+        stack.callback(const.stop)
 
         def database_alone(case: Case, seconds: float) -> Load:
             return pgbench(pg.bindir, url, load_sql(case.sql_name), case.params, seconds,
                            plan_mode_for(case.sql_name), workdir, posters=len(case.poster_tokens))
 
+        def http_alone(case: Case, body: bytes) -> Load:
+            """The HTTP stack alone: the same server and settings answering the API's body."""
+            name = f"{case.route}-{case.page}"
+            (body_dir / name).write_bytes(body)
+            warm(f"{const.base}/{name}", run.duration)
+            return wrk(f"{const.base}/{name}", run.duration)
+
         # Every read, through the API and then alone in the database, and the page latencies,
         # before the first write: the writes add the newest activities, which change what the
         # reads find (search walks past them).
         rows = measure_api(run, size, api, [c for c in cases if c.body is None], workdir,
-                           database_alone, alone=baseline is None)
+                           database_alone, http_alone, alone=baseline is None)
         if baseline:
             base_api = api_for(baseline.dbname, baseline.url)
             measure_latencies(run, rows, api, baseline, base_api, workdir)
             base_api.stop()
         rows += measure_api(run, size, api, [c for c in cases if c.body is not None], workdir,
-                            database_alone)
-    # The HTTP stack alone, with the API stopped: the same server answering the same bodies.
-    ceilings = [row for row in rows if row.case.ceilings]
-    const = start_const({str(i): row.body for i, row in enumerate(ceilings)}, workdir)
-    try:
-        for i, row in enumerate(ceilings):
-            warm(f"{const.base}/{i}", run.duration)
-            row.http = wrk(f"{const.base}/{i}", run.duration)
-    finally:
-        const.stop()
+                            database_alone, http_alone)
     for row in rows:
         run.rows.append(row)
         label = f"{row.case.route} {row.case.page}".strip(" -")
@@ -706,12 +705,14 @@ def pooler_for(pg: LocalPostgres, dbname: str, workdir: Path) -> LocalPgBouncer:
 
 
 def measure_api(run: Run, size: int, api: Server, cases: list[Case], workdir: Path,
-                database_alone: Callable[[Case, float], Load], alone: bool = True) -> list[Row]:
+                database_alone: Callable[[Case, float], Load],
+                http_alone: Callable[[Case, bytes], Load], alone: bool = True) -> list[Row]:
     """Each case against the API: wrk at 16 connections (and the workers' peak memory meanwhile),
-    then, with `alone`, from a single connection. A case with ceilings has its query run alone in the database
-    for half the duration just before the API's measurement and half just after; the ceiling is
-    the mean of the two, so that a machine whose speed drifts (a VM's does, by up to 2x in
-    minutes) moves the ceiling as it moves the API, and their ratio stays put."""
+    then, with `alone`, from a single connection. A case with ceilings has its query run alone in
+    the database for half the duration just before the API's measurement and half just after
+    (the ceiling is the mean of the two), and its body served by the HTTP stack alone right
+    after: a machine whose speed drifts (a VM's does, by up to 2x in minutes) moves the ceilings
+    as it moves the API, and their ratios stay put."""
     for case in cases:  # warm: every worker has prepared every query
         warm(api.base + case.path, run.duration, wrk_script(case, workdir))
     rows = []
@@ -730,6 +731,7 @@ def measure_api(run: Run, size: int, api: Server, cases: list[Case], workdir: Pa
             row.db = latency_load((before.rps + after.rps) / 2,
                                   before.latencies_ms + after.latencies_ms)
             row.db_spread = (before.rps, after.rps)
+            row.http = http_alone(case, response.content)
         if alone and case.route != "create":
             row.alone = wrk(api.base + case.path, run.duration, wrk_script(case, workdir), 1)
         rows.append(row)
@@ -886,7 +888,8 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
         "running the route's own SQL file with the same parameters and concurrency (the database",
         "alone), half the duration just before the API's measurement and half just after: the",
         "mean of the two. HTTP stack: the same server and settings answering a constant body of",
-        "the same size. items: activities in the page (at 1k a notifications page is not full yet).",
+        "the same size, right after. items: activities in the page (at 1k a notifications page is",
+        "not full yet).",
         "Deep page: the page that starts in the middle of the list, through its cursor.",
         "conns/worker: how the API's workers shared wrk's 16 connections during the measurement",
         "(what moves p99 most from run to run: README, Performance).", "",

@@ -1,7 +1,7 @@
 """The HTTP-stack ceiling for bin/bench: a Flask app whose GET or POST /<name> answers a constant
-body (the file <name> in BENCH_BODY_DIR) as JSON, through the API's own response helper. Served by
-the same server, with the same settings, as the API (serve.py), it measures what the server and
-Flask cost without the database."""
+body (the file <name> in BENCH_BODY_DIR, written by the bench before it asks for it) as JSON,
+through the API's own response helper. Served by the same server, with the same settings, as the
+API (serve.py), it measures what the server and Flask cost without the database."""
 
 from __future__ import annotations
 
@@ -16,12 +16,16 @@ from lib.http import json_text
 
 def create_app() -> Flask:
     app = Flask(__name__)
-    bodies = {path.name: path.read_bytes() for path in Path(os.environ["BENCH_BODY_DIR"]).iterdir()}
+    body_dir = Path(os.environ["BENCH_BODY_DIR"])
+    bodies: dict[str, bytes] = {}  # each read on its first request (the bench warms it)
 
     @app.route("/<name>", methods=["GET", "POST"])
     def constant(name: str):
         if name not in bodies:
-            abort(404)
+            path = body_dir / name
+            if not path.is_file():
+                abort(404)
+            bodies[name] = path.read_bytes()
         return json_text(bodies[name])
 
     freeze_long_lived_objects()  # as the API's workers do
