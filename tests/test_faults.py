@@ -139,6 +139,14 @@ def api_sessions(owner) -> int:
                          " AND datname = current_database()").fetchone()[0]
 
 
+def api_sessions_after(owner, seconds: float) -> int:
+    """The API's sessions once they are all gone, or when `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while api_sessions(owner) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return api_sessions(owner)
+
+
 def assert_workers_healthy(api, workers: int = 2) -> None:
     log = api.log()
     assert api.process.poll() is None, "the API server exited"
@@ -423,10 +431,7 @@ def test_sigterm_finishes_in_flight_requests_and_closes_the_pool(urls, owner, st
     exit_seconds = time.monotonic() - stopped_at
     assert result and result[0].status == 200, result
     assert stored_messages(owner) == Counter(["in flight at SIGTERM"])
-    deadline = time.monotonic() + 3
-    while api_sessions(owner) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert api_sessions(owner) == 0, "the API left sessions open"
+    assert api_sessions_after(owner, 3) == 0, "the API left sessions open"
     assert "Traceback" not in api.log()
     with pytest.raises(requests.ConnectionError):
         requests.get(api.base + "/api/health-check", timeout=2)
@@ -457,10 +462,7 @@ def test_workers_in_sessions_of_their_own_stop_when_the_server_is_killed(owner, 
     for worker in alive:  # they are this test's to stop
         worker.kill()
     assert not alive, f"workers outlived the server: {[p.pid for p in alive]}"
-    deadline = time.monotonic() + 3
-    while api_sessions(owner) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert api_sessions(owner) == 0, "the workers left sessions open"
+    assert api_sessions_after(owner, 3) == 0, "the workers left sessions open"
     assert "Traceback" not in api.log()
     record_figure(f"server killed (SIGKILL): both workers, each in a session of its own, stopped"
                   f" {stop_seconds:.2f} s later, 0 sessions left")
