@@ -23,7 +23,7 @@ DEFAULTS = {
     "AWS_COGNITO_USER_POOL_CLIENT_ID": None,
     "COGNITO_JWKS_URL": None,  # default: the user pool's well-known JWKS URL
     "COGNITO_JWKS_REFETCH_SECONDS": 30,  # at most one refetch per worker this often (unknown kid)
-    "DB_POOL_SIZE": 2,  # connections per worker process: one per request thread (serve.py)
+    "DB_POOL_SIZE": 1,  # connections per worker process: one per request thread (WEB_THREADS)
     "DB_POOL_MIN_SIZE": 1,
     "DB_POOL_TIMEOUT": 2.0,  # seconds a request waits for a connection before a 503
     "DB_CONNECT_TIMEOUT": 2,  # seconds

@@ -16,10 +16,18 @@ backend gets, and their requests waited behind the backends' turns (README, Perf
 the server's process group, a worker would outlive a server killed with its group: the kernel
 sends it SIGTERM when the server exits (PR_SET_PDEATHSIG), and it stops as on a normal shutdown.
 
+One request thread per worker by default, by measurement (README, Performance): a second thread
+waits for the GIL whenever the first runs Python, which cost the reads 1-13% of their req/s and
+10-22% of their p99 in paired runs. The price: granian keeps each connection on the worker that
+accepted it, so a request that waits (a statement running to DB_STATEMENT_TIMEOUT_MS, a pool
+waiting out DB_POOL_TIMEOUT) holds up that worker's other connections. Every route's query reads
+one index range (the slowest page, search, takes 1.5-4.5 ms at a million activities); where slow
+routes are added, WEB_THREADS=2 DB_POOL_SIZE=2 lets the worker's other requests go on.
+
 Settings (environment variables):
   BIND             host:port to listen on (default 0.0.0.0:4567)
   WEB_CONCURRENCY  worker processes (default 2: one per core of the machine it was measured on)
-  WEB_THREADS      request threads per worker (default 2; DB_POOL_SIZE is 2 too)
+  WEB_THREADS      request threads per worker (default 1; set DB_POOL_SIZE to the same)
   ACCESS_LOG       1 to log every request (method, path, status, time; never the query string)
 The database's share is WEB_CONCURRENCY x DB_POOL_SIZE connections: logged at start.
 """
@@ -41,7 +49,7 @@ from granian.http import HTTP1Settings
 
 DEFAULT_BIND = "0.0.0.0:4567"
 DEFAULT_WORKERS = 2
-DEFAULT_THREADS = 2
+DEFAULT_THREADS = 1
 # Largest request head (request line and headers) granian buffers; larger ones get a 431/414.
 MAX_REQUEST_HEAD_BYTES = 64 * 1024
 ACCESS_LOG_FORMAT = '%(addr)s "%(method)s %(path)s" %(status)d %(dt_ms).1fms'

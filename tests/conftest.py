@@ -100,7 +100,7 @@ def cognito():
 def api(request, pg, app_role_url, cognito, tmp_path_factory):
     """The API (serve.py) on the session database as cruddur_app, trusting the fake user pool:
     every test that uses it runs twice, straight on PostgreSQL and through PgBouncer in
-    transaction mode (the API's 2 workers x 2 connections on 1 server connection, as RDS Proxy
+    transaction mode (the API's 2 workers x 1 connection on 1 server connection, as RDS Proxy
     would multiplex them)."""
     log = tmp_path_factory.mktemp(f"api-{request.param}") / "api.log"
     env = {**cognito.env(), "COGNITO_JWKS_REFETCH_SECONDS": "0"}

@@ -112,6 +112,7 @@ def test_a_tiny_pooled_run_goes_through_pgbouncer(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     text = results.read_text()
     assert_well_formed(text, ("400",))
-    assert re.search(r"Pooled: the API reached PostgreSQL through PgBouncer in transaction mode"
-                     r" \(DB_POOLER=transaction\), (\d+) API connections on (\d+) server", text)
+    pooled = re.search(r"Pooled: the API reached PostgreSQL through PgBouncer in transaction mode"
+                       r" \(DB_POOLER=transaction\), (\d+) API connections on (\d+) server", text)
+    assert pooled and int(pooled[1]) == 4 * int(pooled[2]), pooled
     assert not plans.exists()  # the plans are the direct run's

@@ -185,7 +185,7 @@ MAX_CALLS_PER_CLIENT = 2000  # a bound on the load whatever the timing
 
 def test_database_restart_under_load(own_pg, urls, owner, start_api, cognito):
     """8 clients read the feed and post for ~10 s while PostgreSQL restarts (default settings: 2
-    workers x 2 threads, pool of 2, 2 s pool timeout): during the outage 503 JSON with Retry-After,
+    workers x 1 thread, pool of 1, 2 s pool timeout): during the outage 503 JSON with Retry-After,
     each served within the pool timeout (a client may first have waited for a free thread); no
     worker hangs or dies; every request succeeds again within 2 s of the database's return, with
     no API restart; every 200 create is stored, no refused one is."""
@@ -310,8 +310,9 @@ def test_sessions_killed_from_the_database_side_are_replaced(owner, start_api, c
 
 def test_a_slow_query_is_cut_by_statement_timeout_and_the_rest_answers(urls, owner, start_api, cognito):
     """A lock makes every query on activities wait: with DB_STATEMENT_TIMEOUT_MS=300 each answers
-    503 database_timeout in ~0.3 s, the routes that do not touch activities answer 200 meanwhile,
-    a create cut off is not stored, and once the lock is gone everything answers 200."""
+    503 database_timeout after ~0.3 s of its own (and its worker's earlier ones), the routes that
+    do not touch activities answer 200 meanwhile, a create cut off is not stored, and once the
+    lock is gone everything answers 200."""
     api = start_api(DB_STATEMENT_TIMEOUT_MS="300")
     headers = cognito.headers(SUB)
     with requests.Session() as session:  # warm both workers' pools
@@ -338,7 +339,9 @@ def test_a_slow_query_is_cut_by_statement_timeout_and_the_rest_answers(urls, own
     assert slow and all(is_unavailable(c, "database_timeout") for c in slow), \
         Counter((c.status, str(c.body)) for c in slow)
     slowest = max(c.elapsed for c in slow)
-    assert min(c.elapsed for c in slow) >= 0.25 and slowest <= 0.3 + SLACK, f"{slowest:.2f}s"
+    # One request thread per worker: the held requests of a worker run one after the other, so
+    # the last of the 5 clients that touch activities may wait out 4 timeouts before its own.
+    assert min(c.elapsed for c in slow) >= 0.25 and slowest <= 5 * 0.3 + SLACK, f"{slowest:.2f}s"
     assert fast and all(c.status == 200 for c in fast), Counter(c.status for c in fast)
     assert not any(m.startswith("cut off") for m in stored_messages(owner))
     with requests.Session() as session:

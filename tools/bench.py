@@ -22,7 +22,8 @@ runs it), and prints the table.
 
 With --pooled the API reaches PostgreSQL through a PgBouncer in transaction mode (DB_POOLER=
 transaction) that has a quarter as many server connections as the API has client connections,
-as RDS Proxy would; the table (bench/results-pooled.md) is the same, the ceilings the same.
+as RDS Proxy would (the API runs 2 threads and 2 connections per worker for it, so that there are
+4); the table (bench/results-pooled.md) is the same, the ceilings the same.
 """
 
 from __future__ import annotations
@@ -907,7 +908,8 @@ def describe_server() -> str:
     server = server_settings()
     settings = {key: api_setting(key) for key in ("DB_POOL_SIZE", "DB_POOL_MIN_SIZE",
                                                   "DB_PLAN_CACHE_MODE")}
-    return (f"granian (serve.py), {server['workers']} workers x {server['threads']} threads; "
+    threads = f"{server['threads']} thread{'s' if server['threads'] > 1 else ''}"
+    return (f"granian (serve.py), {server['workers']} workers x {threads}; "
             + ", ".join(f"{key}={value}" for key, value in settings.items()))
 
 
@@ -950,6 +952,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.pooled and find_pgbouncer() is None:
         print(f"error: {PGBOUNCER_HINT}", file=sys.stderr)
         return 2
+    if args.pooled:
+        # 4 API connections per server connection takes 4 of them: 2 threads per worker, each
+        # with its connection, where production's defaults have 1 (unless the environment says).
+        for key in ("WEB_THREADS", "DB_POOL_SIZE"):
+            os.environ.setdefault(key, "2")
     bindir = find_bindir()
     if not (bindir / "pgbench").exists():
         print(f"error: no pgbench in {bindir}", file=sys.stderr)
