@@ -340,8 +340,10 @@ def test_a_slow_query_is_cut_by_statement_timeout_and_the_rest_answers(urls, own
         Counter((c.status, str(c.body)) for c in slow)
     slowest = max(c.elapsed for c in slow)
     # One request thread per worker: the held requests of a worker run one after the other, so
-    # the last of the 5 clients that touch activities may wait out 4 timeouts before its own.
-    assert min(c.elapsed for c in slow) >= 0.25 and slowest <= 5 * 0.3 + SLACK, f"{slowest:.2f}s"
+    # the last of the clients that touch activities (0-4) may wait out the others' timeouts too.
+    held_clients = 5
+    assert min(c.elapsed for c in slow) >= 0.25 and slowest <= held_clients * 0.3 + SLACK, \
+        f"{slowest:.2f}s"
     assert fast and all(c.status == 200 for c in fast), Counter(c.status for c in fast)
     assert not any(m.startswith("cut off") for m in stored_messages(owner))
     with requests.Session() as session:

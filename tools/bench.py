@@ -949,10 +949,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for key in sorted(PRODUCTION_SETTINGS & set(os.environ)):
         say(f"note: {key}={os.environ[key]} from the environment overrides the production setting")
-    if args.pooled and find_pgbouncer() is None:
-        print(f"error: {PGBOUNCER_HINT}", file=sys.stderr)
-        return 2
     if args.pooled:
+        if find_pgbouncer() is None:
+            print(f"error: {PGBOUNCER_HINT}", file=sys.stderr)
+            return 2
         # 4 API connections per server connection takes 4 of them: 2 threads per worker, each
         # with its connection, where production's defaults have 1 (unless the environment says).
         for key in ("WEB_THREADS", "DB_POOL_SIZE"):
