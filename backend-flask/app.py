@@ -23,7 +23,9 @@ DEFAULTS = {
     "AWS_COGNITO_USER_POOL_CLIENT_ID": None,
     "COGNITO_JWKS_URL": None,  # default: the user pool's well-known JWKS URL
     "COGNITO_JWKS_REFETCH_SECONDS": 30,  # at most one refetch per worker this often (unknown kid)
-    "DB_POOL_SIZE": 1,  # connections per worker process: one per request thread (WEB_THREADS)
+    # connections per worker process: one per request thread (WEB_THREADS); the budget:
+    # docs/decisions/0007-connection-budget.md
+    "DB_POOL_SIZE": 1,
     "DB_POOL_MIN_SIZE": 1,
     "DB_POOL_TIMEOUT": 2.0,  # seconds a request waits for a connection before a 503
     "DB_CONNECT_TIMEOUT": 2,  # seconds
@@ -32,7 +34,8 @@ DEFAULTS = {
     # instead of after psycopg_pool's exponential backoff has grown to minutes.
     "DB_RECONNECT_TIMEOUT": 2.0,
     "DB_STATEMENT_TIMEOUT_MS": 5000,
-    "DB_PLAN_CACHE_MODE": "force_generic_plan",  # Postgres' plan_cache_mode; "" leaves the server's
+    # Postgres' plan_cache_mode; "" leaves the server's (docs/decisions/0003-generic-plans.md)
+    "DB_PLAN_CACHE_MODE": "force_generic_plan",
     # "transaction" behind PgBouncer in transaction mode or RDS Proxy: no prepared statements and
     # no startup options (set statement_timeout and TimeZone on the role or in the pooler).
     "DB_POOLER": "",
@@ -67,9 +70,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def freeze_long_lived_objects() -> None:
     """Move what the worker has built so far (modules, the app, the pool) out of the cyclic
-    garbage collector's sight: it lives as long as the process, and a full collection that walks
-    it all paused a request for 19 ms, the feed's p99 (bench/results.md); after this one walks
-    only what requests left behind, 0.2 ms."""
+    garbage collector's sight: it lives as long as the process, so a full collection walks only
+    what requests left behind (docs/decisions/0005-gc-freeze-at-worker-start.md). What exists
+    when it runs is never collected: caches that grow with requests are built after it."""
     gc.collect()
     gc.freeze()
 
@@ -80,8 +83,8 @@ def init_cors(app: Flask) -> None:
     CORS(app, resources={r"/api/*": {"origins": origins}}, expose_headers=["Link"],
          allow_headers=["Content-Type", "Authorization"])
     # flask-cors works out its headers for every response, even when the request has no Origin
-    # (same-origin and server-to-server calls), to which it adds none: a sixth of a feed
-    # request's Python. Run it only for requests that carry an Origin.
+    # (same-origin and server-to-server calls), to which it adds none: run it only for requests
+    # that carry an Origin (docs/decisions/0011-cors-only-for-cross-origin-requests.md).
     cors_after_request = app.after_request_funcs[None].pop()
     if cors_after_request.__name__ != "cors_after_request":
         raise RuntimeError("flask-cors did not register its after_request function last")

@@ -5,31 +5,25 @@
 TARGET is the app factory, app:create_app by default (bin/bench serves its constant-body app the
 same way, to measure the HTTP stack alone).
 
-granian was chosen by measurement (bench/results.md): on 2 cores it serves the same Flask app at
-about twice gunicorn's rate, with a lower p99. Each worker is a fresh interpreter (spawned, not
-forked) that builds its own app and pool, and closes the pool when it exits.
+granian serves the app (docs/decisions/0001-granian.md). Each worker is a fresh interpreter
+(spawned, not forked) that builds its own app and pool, and closes the pool when it exits.
 
-Each worker starts a session of its own (worker_app): Linux's autogroup scheduler shares the CPU
-between sessions first, and every PostgreSQL backend is a session of its own, so on a machine that
-also runs the database (bin/dev, bin/bench, a single VM) all the workers together got what one
-backend gets, and their requests waited behind the backends' turns (README, Performance). Out of
-the server's process group, a worker would outlive a server killed with its group: the kernel
-sends it SIGTERM when the server exits (PR_SET_PDEATHSIG), and it stops as on a normal shutdown.
+Each worker starts a session of its own (worker_app), so that Linux's autogroup scheduler gives
+it a share of the CPU of its own beside the database's backends, each a session too; out of the
+server's process group, it asks the kernel for SIGTERM when the server exits (PR_SET_PDEATHSIG)
+and stops as on a normal shutdown (docs/decisions/0009-workers-in-sessions-of-their-own.md).
 
-One request thread per worker by default, by measurement (README, Performance): a second thread
-waits for the GIL whenever the first runs Python, which cost the reads 1-13% of their req/s and
-10-22% of their p99 in paired runs. The price: granian keeps each connection on the worker that
-accepted it, so a request that waits (a statement running to DB_STATEMENT_TIMEOUT_MS, a pool
-waiting out DB_POOL_TIMEOUT) holds up that worker's other connections. Every route's query reads
-one index range (the slowest page, search, takes 1.5-4.5 ms at a million activities); where slow
-routes are added, WEB_THREADS=2 DB_POOL_SIZE=2 lets the worker's other requests go on.
+One request thread per worker by default (docs/decisions/0002-one-request-thread-per-worker.md):
+a request that waits on the database holds up its worker's other connections, so where slow
+routes are added, WEB_THREADS=2 DB_POOL_SIZE=2 lets them go on.
 
 Settings (environment variables):
   BIND             host:port to listen on (default 0.0.0.0:4567)
-  WEB_CONCURRENCY  worker processes (default 2: one per core of the machine it was measured on)
+  WEB_CONCURRENCY  worker processes (default 2, one per core: docs/decisions/0010-two-workers.md)
   WEB_THREADS      request threads per worker (default 1; set DB_POOL_SIZE to the same)
   ACCESS_LOG       1 to log every request (method, path, status, time; never the query string)
-The database's share is WEB_CONCURRENCY x DB_POOL_SIZE connections: logged at start.
+The database's share is WEB_CONCURRENCY x DB_POOL_SIZE connections, logged at start
+(docs/decisions/0007-connection-budget.md).
 """
 
 from __future__ import annotations
@@ -55,6 +49,7 @@ MAX_REQUEST_HEAD_BYTES = 64 * 1024
 ACCESS_LOG_FORMAT = '%(addr)s "%(method)s %(path)s" %(status)d %(dt_ms).1fms'
 WORKER_TARGET_ENV = "CRUDDUR_WORKER_TARGET"  # the factory worker_app() builds, module:function
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+STARTED_BY = os.getppid()  # read first thing, before the parent can exit
 
 log = logging.getLogger("cruddur.serve")
 
@@ -108,15 +103,25 @@ def start_own_session() -> None:
     except OSError as err:
         log.warning("worker %d stays in the server's session: %s", os.getpid(), err)
         return
+    stop_when_parent_exits(server.pid if server is not None else None)
+
+
+def stop_when_parent_exits(parent_pid: int | None) -> None:
+    """SIGTERM to this process when its parent exits (PR_SET_PDEATHSIG): a worker when its server
+    dies, the server when what started it (bin/dev, a test) is killed, so no server is left
+    holding the port. Nothing happens where the kernel cannot do it."""
+    if sys.platform != "linux":
+        return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        log.warning("worker %d: prctl(PR_SET_PDEATHSIG) failed: errno %d", os.getpid(), ctypes.get_errno())
-    if server is not None and os.getppid() != server.pid:  # the server died before prctl
+        log.warning("pid %d: prctl(PR_SET_PDEATHSIG) failed: errno %d", os.getpid(), ctypes.get_errno())
+    if parent_pid is not None and os.getppid() != parent_pid:  # the parent died before prctl
         os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop_when_parent_exits(STARTED_BY)
     if len(argv) > 1 or (argv and ":" not in argv[0]):
         print("usage: python serve.py [module:factory]", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@
 -- migrations in schema_migrations, so bin/db-migrate finds the database up to date.
 -- A new migration: make the same change here (a new column goes last, where ALTER TABLE puts
 -- it) and set this line to its version (README, "Schema changes: migrations").
--- schema version: 20261202015435
+-- schema version: 20261204030321
 
 SET client_min_messages = warning;  -- no "does not exist, skipping" notices
 
@@ -59,10 +59,14 @@ CREATE TABLE public.users (
   cognito_user_id text,       -- NULL until the user signs up through Cognito (seed users)
   created_at      timestamptz NOT NULL DEFAULT now(),
   bio             text,       -- profile text; NULL until the user writes one
-  CONSTRAINT users_handle_key UNIQUE (handle),
   CONSTRAINT users_cognito_user_id_key UNIQUE (cognito_user_id),
   CONSTRAINT users_handle_not_blank CHECK (handle <> '')
 );
+
+-- A handle is one name whatever its case: `ChrisFenton` and `chrisfenton` are the same handle.
+-- Lookups by handle compare lower(handle) = lower($1), served by this index; the stored
+-- spelling is what the API shows.
+CREATE UNIQUE INDEX users_handle_lower_key ON public.users (lower(handle));
 
 CREATE TABLE public.activities (
   uuid                   uuid        PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -5,7 +5,7 @@ INSERT INTO public.users (display_name, email, handle, cognito_user_id)
 VALUES
   ('Chris Fenton', 'chris.fenton@example.com', 'chrisfenton', NULL),
   ('Antwuan Jacobs', 'antwuan.jacobs@example.com', 'bayko', NULL)
-ON CONFLICT (handle) DO NOTHING;
+ON CONFLICT ((lower(handle))) DO NOTHING;
 
 INSERT INTO public.activities (user_uuid, message, expires_at)
 SELECT u.uuid, 'This was imported as seed data!', now() + interval '10 days'

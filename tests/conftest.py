@@ -1,8 +1,16 @@
-"""Fixtures: a real PostgreSQL per test session, the API under its real server, a clean database per test."""
+"""Fixtures: one real PostgreSQL per test run, a database of its own per pytest-xdist worker, the
+API in-process (Flask's test client) and under its real server, a clean database per test.
+
+The run's first process (pytest-xdist's controller, or pytest alone) starts the PostgreSQL server
+and loads db/schema.sql once into a template database; each worker copies the template into a
+database of its own (CREATE DATABASE ... TEMPLATE). The server's address reaches the workers in
+the environment they inherit (CRUDDUR_TEST_PG).
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from urllib.parse import urlsplit
 
@@ -13,6 +21,7 @@ from support import (
     PGBOUNCER_INSTALL_HINT,
     TEST_PASSWORD,
     FakeCognito,
+    InProcessApi,
     LocalPgBouncer,
     LocalPostgres,
     api_server,
@@ -21,6 +30,19 @@ from support import (
     free_port,
     load_schema,
 )
+
+SESSION_PG_ENV = "CRUDDUR_TEST_PG"
+TEMPLATE_DB = "cruddur_template"
+# Tests that start a process of their own that serves (the API, moto, PgBouncer, another
+# PostgreSQL) or run a bin/ script are marked e2e: `bin/test --fast` leaves them out. A test is
+# e2e when it uses one of these fixtures, lives in one of these modules, or says so itself.
+E2E_FIXTURES = {"api", "pooled_api", "moto", "aws_env"}
+E2E_MODULES = {"test_bench", "test_cognito_sync", "test_database_outage", "test_db_scripts", "test_dev",
+               "test_faults", "test_gitpod", "test_lambda_deploy", "test_lambda_package",
+               "test_migrations", "test_rds_scripts", "test_scale", "test_secrets"}
+# The longest test files, longest first: they start first, so the workers end together.
+LONGEST_FIRST = ["test_bench", "test_faults", "test_openapi_contract", "test_fuzz", "test_migrations",
+                 "test_lambda_deploy", "test_dev", "test_rds_scripts"]
 
 
 def _is_loopback(url: str) -> bool:
@@ -31,6 +53,10 @@ def _is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _is_worker(config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def pytest_configure(config):
@@ -51,6 +77,48 @@ def pytest_configure(config):
                       AWS_SHARED_CREDENTIALS_FILE="/dev/null")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    """The run's PostgreSQL and its template database, before pytest-xdist starts its workers."""
+    config = session.config
+    if _is_worker(config) or config.option.collectonly:
+        return
+    import tempfile
+
+    datadir = tempfile.mkdtemp(prefix="cruddur-test-pg-")
+    server = LocalPostgres(os.path.join(datadir, "data"), free_port(), password=TEST_PASSWORD,
+                           ephemeral=True)
+    server.start()
+    config._cruddur_pg = server
+    template = create_database(server, TEMPLATE_DB)
+    load_schema(template)
+    with psycopg.connect(template, autocommit=True) as conn:
+        # the API's role, with a password as an operator would set one (roles are server-wide)
+        conn.execute(psycopg.sql.SQL("ALTER ROLE cruddur_app PASSWORD {}").format(TEST_PASSWORD))
+    os.environ[SESSION_PG_ENV] = json.dumps({"datadir": str(server.datadir), "port": server.port})
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    server = getattr(session.config, "_cruddur_pg", None)
+    if server is not None:
+        server.destroy()
+        os.rmdir(server.datadir.parent)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if (E2E_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+                or item.module.__name__ in E2E_MODULES):
+            item.add_marker(pytest.mark.e2e)
+
+    def rank(item) -> int:
+        name = item.module.__name__
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file's tests stay in their order
+
+
 def pytest_terminal_summary(terminalreporter):
     """The figures the reliability tests measured (requests during an outage, recovery time, ...)."""
     from support import FIGURES
@@ -62,30 +130,24 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope="session")
-def pg(tmp_path_factory):
-    """The session's PostgreSQL server, with a password (so tests can prove it never leaks)."""
-    server = LocalPostgres(tmp_path_factory.mktemp("pg") / "data", free_port(),
-                           password=TEST_PASSWORD, ephemeral=True)
-    server.start()
-    yield server
-    server.destroy()
+def pg():
+    """The run's PostgreSQL server, with a password (so tests can prove it never leaks)."""
+    started = json.loads(os.environ[SESSION_PG_ENV])
+    return LocalPostgres(started["datadir"], started["port"], password=TEST_PASSWORD, ephemeral=True)
 
 
 @pytest.fixture(scope="session")
 def app_db_url(pg):
-    """The API's database `cruddur`, built from db/schema.sql."""
-    url = create_database(pg, "cruddur")
-    load_schema(url)
-    return url
+    """This worker's copy of the API's database, built from db/schema.sql (the template)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # "gw0", ... under pytest-xdist
+    return create_database(pg, f"cruddur_{worker}", template=TEMPLATE_DB)
 
 
 @pytest.fixture(scope="session")
 def app_role_url(pg, app_db_url):
-    """The API's database as cruddur_app, the role db/schema.sql makes (a password set here, as an
-    operator would), so the API under test has only the rights it has in production."""
-    with psycopg.connect(app_db_url, autocommit=True) as conn:
-        conn.execute(psycopg.sql.SQL("ALTER ROLE cruddur_app PASSWORD {}").format(TEST_PASSWORD))
-    return pg.url("cruddur", user="cruddur_app")
+    """The API's database as cruddur_app, the role db/schema.sql makes, so the API under test
+    has only the rights it has in production."""
+    return pg.url(urlsplit(app_db_url).path.lstrip("/"), user="cruddur_app")
 
 
 @pytest.fixture(scope="session")
@@ -96,25 +158,51 @@ def cognito():
     pool.close()
 
 
-@pytest.fixture(scope="session", params=["direct", "pooled"])
-def api(request, pg, app_role_url, cognito, tmp_path_factory):
-    """The API (serve.py) on the session database as cruddur_app, trusting the fake user pool:
-    every test that uses it runs twice, straight on PostgreSQL and through PgBouncer in
-    transaction mode (the API's 2 workers x 1 connection on 1 server connection, as RDS Proxy
-    would multiplex them)."""
-    log = tmp_path_factory.mktemp(f"api-{request.param}") / "api.log"
-    env = {**cognito.env(), "COGNITO_JWKS_REFETCH_SECONDS": "0"}
-    if request.param == "direct":
-        with api_server(app_role_url, log, **env) as server:
-            yield server
-        return
+API_ENV = {"FRONTEND_URL": "http://frontend.test:3000", "COGNITO_JWKS_REFETCH_SECONDS": "0"}
+
+
+@pytest.fixture(scope="session")
+def client(app_role_url, cognito):
+    """The API in this process (create_app() and Flask's test client) on this worker's database
+    as cruddur_app, trusting the fake user pool: routes, services, SQL, errors, auth."""
+    import sys
+
+    from support import BACKEND
+
+    sys.path.insert(0, str(BACKEND))
+    from app import create_app
+
+    app = create_app({"CONNECTION_URL": app_role_url, "BACKEND_URL": "http://localhost",
+                      "DB_POOL_SIZE": 4, **cognito.env(), **API_ENV})
+    yield InProcessApi(app)
+    from lib.db import db as pools
+
+    pools.close()
+
+
+@pytest.fixture(scope="session")
+def api(pg, app_role_url, cognito, tmp_path_factory):
+    """The API under its real server (serve.py, granian), on this worker's database as
+    cruddur_app: what only a real exchange shows (the server, CORS, faults)."""
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    with api_server(app_role_url, log, **cognito.env(), **API_ENV) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pooled_api(pg, app_db_url, cognito, tmp_path_factory):
+    """The API under its real server through PgBouncer in transaction mode (DB_POOLER=transaction):
+    its 2 workers x 1 connection on 1 server connection, as RDS Proxy would multiplex them."""
     if find_pgbouncer() is None:
         pytest.skip(PGBOUNCER_INSTALL_HINT)
-    bouncer = LocalPgBouncer(log.parent / "pgbouncer", free_port(), pg, "cruddur", pool_size=1,
+    log = tmp_path_factory.mktemp("api-pooled") / "api.log"
+    database = urlsplit(app_db_url).path.lstrip("/")
+    bouncer = LocalPgBouncer(log.parent / "pgbouncer", free_port(), pg, database, pool_size=1,
                              users={"cruddur_app": TEST_PASSWORD})
     bouncer.start()
     try:
-        with api_server(bouncer.url("cruddur_app"), log, DB_POOLER="transaction", **env) as server:
+        with api_server(bouncer.url("cruddur_app"), log, DB_POOLER="transaction", **cognito.env(),
+                        **API_ENV) as server:
             yield server
     finally:
         bouncer.stop()
@@ -122,7 +210,7 @@ def api(request, pg, app_role_url, cognito, tmp_path_factory):
 
 @pytest.fixture
 def db(app_db_url):
-    """A connection to the API's database, emptied before the test."""
+    """A connection to this worker's API database, emptied before the test."""
     with psycopg.connect(app_db_url, autocommit=True) as conn:
         conn.execute("TRUNCATE public.activities, public.users, public.user_crud_expiries")
         yield conn

@@ -24,8 +24,9 @@ from localpg import LocalPostgres  # noqa: E402
 from localpgbouncer import INSTALL_HINT as PGBOUNCER_INSTALL_HINT  # noqa: E402
 from localpgbouncer import LocalPgBouncer, find_pgbouncer  # noqa: E402
 
-# The tests' PostgreSQL password: every output a test captures is searched for it.
-TEST_PASSWORD = "pw-Test-" + os.urandom(6).hex()
+# The tests' PostgreSQL password: every output a test captures is searched for it. Made by the
+# run's first process; pytest-xdist's workers inherit it.
+TEST_PASSWORD = os.environ.setdefault("CRUDDUR_TEST_PASSWORD", "pw-Test-" + os.urandom(6).hex())
 
 __all__ = ["PGBOUNCER_INSTALL_HINT", "ROOT", "TEST_PASSWORD", "ApiServer", "LocalPgBouncer", "LocalPostgres",
            "find_pgbouncer", "free_port", "load_schema",
@@ -52,17 +53,18 @@ def load_schema(url: str) -> None:
         conn.execute((ROOT / "db" / "schema.sql").read_text())
 
 
-def create_database(server: LocalPostgres, name: str) -> str:
-    """A fresh, empty database on `server` (dropped first if it exists); returns its URL."""
+def create_database(server: LocalPostgres, name: str, template: str = "template1") -> str:
+    """A fresh database on `server` (dropped first if it exists), a copy of `template` (empty by
+    default); returns its URL."""
     with psycopg.connect(server.url(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return server.url(name)
 
 
 def script_env(**overrides: str | None) -> dict[str, str]:
     """The environment a developer's shell would give a bin script: no stray PG* variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "CRUDDUR_TEST_"))}
     env.pop("CONNECTION_URL", None)
     env.pop("PROD_CONNECTION_URL", None)
     env["NO_COLOR"] = "1"
@@ -155,6 +157,54 @@ class ApiServer:
         response = requests.request(method, self.base + path, timeout=kwargs.pop("timeout", 10), **kwargs)
         assert_matches_spec(response)
         return response
+
+
+class InProcessApi:
+    """The API in this process, through Flask's test client: the calls ApiServer takes, without a
+    server or a socket. Its responses are checked against openapi.yml the same way."""
+
+    def __init__(self, app):
+        self.app = app
+        self.client = app.test_client()
+
+    def get(self, path: str, **kwargs) -> ClientResponse:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> ClientResponse:
+        return self.request("POST", path, **kwargs)
+
+    def request(self, method: str, path: str, *, headers: dict | None = None, json=None, data=None,
+                params: dict | None = None, **_ignored) -> ClientResponse:
+        """One request, as requests would send it (json= sets the Content-Type, data= is the raw
+        body); the server's own arguments (timeout=) mean nothing here."""
+        from werkzeug.test import EnvironBuilder
+        from werkzeug.wrappers import Request
+
+        def environ():  # the app reads the body once: the spec check gets a copy of the request
+            return EnvironBuilder(path, method=method, headers=headers, json=json, data=data,
+                                  query_string=params).get_environ()
+
+        response = self.client.open(environ())
+        assert_werkzeug_response_matches_spec(Request(environ()), response)
+        return ClientResponse(response)
+
+
+class ClientResponse:
+    """A test client's response, read the way the tests read a requests.Response."""
+
+    def __init__(self, response):
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.content = response.get_data()
+
+    @property
+    def text(self) -> str:
+        return self.content.decode()
+
+    def json(self):
+        import json
+
+        return json.loads(self.content)
 
 
 @contextmanager
@@ -263,14 +313,28 @@ def openapi_spec():
 def assert_matches_spec(response: requests.Response) -> None:
     """The response is one openapi.yml allows for its request (routes outside it are skipped)."""
     from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+
+    _validate(RequestsOpenAPIRequest(response.request), RequestsOpenAPIResponse(response),
+              f"{response.request.method} {response.request.url} -> {response.status_code}"
+              f" {response.text[:300]!r}")
+
+
+def assert_werkzeug_response_matches_spec(request, response) -> None:
+    """The same check for a Flask test client's request and response."""
+    from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+
+    _validate(WerkzeugOpenAPIRequest(request), WerkzeugOpenAPIResponse(response),
+              f"{request.method} {request.full_path} -> {response.status_code}"
+              f" {response.get_data()[:300]!r}")
+
+
+def _validate(request, response, what: str) -> None:
     from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 
-    request = RequestsOpenAPIRequest(response.request)
     try:
-        openapi_spec().validate_response(request, RequestsOpenAPIResponse(response))
+        openapi_spec().validate_response(request, response)
     except (PathNotFound, OperationNotFound):
         return
     except Exception as err:
-        raise AssertionError(f"{response.request.method} {response.request.url} -> "
-                             f"{response.status_code} {response.text[:300]!r} breaks openapi.yml: "
-                             f"{err!r:.400} {getattr(err, '__cause__', '')!r:.600}") from None
+        raise AssertionError(f"{what} breaks openapi.yml: {err!r:.400}"
+                             f" {getattr(err, '__cause__', '')!r:.600}") from None

@@ -29,9 +29,9 @@ def as_app(url: str) -> psycopg.Connection:
     return psycopg.connect(url, autocommit=True, connect_timeout=5)
 
 
-def test_the_api_connects_as_cruddur_app(api, db):
-    assert api.env["CONNECTION_URL"].startswith(f"postgresql://{ROLE}:")
-    assert api.get("/api/health-check").status_code == 200
+def test_the_api_connects_as_cruddur_app(client, db):
+    assert client.app.config["CONNECTION_URL"].startswith(f"postgresql://{ROLE}:")
+    assert client.get("/api/health-check").status_code == 200
     users = db.execute("SELECT DISTINCT usename FROM pg_stat_activity"
                        " WHERE application_name = 'cruddur-api' AND datname = current_database()").fetchall()
     assert (ROLE,) in users  # (other tests may run an API of their own as another user)
@@ -130,6 +130,7 @@ def test_the_role_reads_writes_and_updates_rows(app_role_url, db):
         assert conn.execute("SELECT public.activity_replies(%s)::text", row).fetchone() == ("[]",)
 
 
+@pytest.mark.e2e
 def test_an_rds_like_master_user_builds_the_role_on_a_new_server(tmp_path):
     """On RDS the scripts run as a master user with CREATEDB and CREATEROLE but not superuser: on a
     server without cruddur_app, bin/db-create and bin/db-schema-load make it there; a reload keeps it

@@ -18,18 +18,18 @@ def alice(db):
     return "sub-alice"
 
 
-def call(api, method, path, headers):
-    return api.request(method, path, headers=headers, json={"message": "hi", "ttl": "1-day"})
+def call(client, method, path, headers):
+    return client.request(method, path, headers=headers, json={"message": "hi", "ttl": "1-day"})
 
 
 @pytest.mark.parametrize("method,path", SIGNED_IN_ROUTES)
-def test_valid_token_is_accepted(api, cognito, alice, method, path):
-    assert call(api, method, path, cognito.headers(alice)).status_code == 200
+def test_valid_token_is_accepted(client, cognito, alice, method, path):
+    assert call(client, method, path, cognito.headers(alice)).status_code == 200
 
 
 @pytest.mark.parametrize("method,path", SIGNED_IN_ROUTES)
-def test_missing_token_is_401(api, db, method, path):
-    response = call(api, method, path, {})
+def test_missing_token_is_401(client, db, method, path):
+    response = call(client, method, path, {})
     assert response.status_code == 401
     assert response.json() == {"errors": ["token_missing"]}
 
@@ -55,57 +55,57 @@ def forged_headers(cognito, sub):
                                   "other issuer", "unknown kid", "not a jwt", "garbage", "basic scheme",
                                   "empty bearer", "huge"])
 @pytest.mark.parametrize("method,path", SIGNED_IN_ROUTES)
-def test_bad_tokens_are_401_and_change_nothing(api, db, cognito, alice, method, path, case):
-    response = call(api, method, path, forged_headers(cognito, alice)[case])
+def test_bad_tokens_are_401_and_change_nothing(client, db, cognito, alice, method, path, case):
+    response = call(client, method, path, forged_headers(cognito, alice)[case])
     assert response.status_code == 401
     assert response.json()["errors"][0] in {"token_invalid", "token_expired"}
     assert db.execute("SELECT count(*) FROM activities").fetchone() == (0,)
 
 
-def test_expired_token_says_so(api, db, cognito, alice):
-    response = call(api, "POST", "/api/activities", cognito.headers(alice, expires_in=-60))
+def test_expired_token_says_so(client, db, cognito, alice):
+    response = call(client, "POST", "/api/activities", cognito.headers(alice, expires_in=-60))
     assert response.json() == {"errors": ["token_expired"]}
 
 
-def test_token_of_a_user_unknown_to_the_api_is_401(api, db, cognito, alice):
+def test_token_of_a_user_unknown_to_the_api_is_401(client, db, cognito, alice):
     """Each signed-in route finds the caller in its own statement: an unknown sub is a 401 and
     that statement changes nothing (no activity, no reply, no count)."""
-    parent = call(api, "POST", "/api/activities", cognito.headers(alice)).json()["uuid"]
+    parent = call(client, "POST", "/api/activities", cognito.headers(alice)).json()["uuid"]
     before = db.execute("SELECT count(*), sum(replies_count) FROM activities").fetchone()
     for method, path in [("POST", "/api/activities"), ("POST", f"/api/activities/{parent}/reply"),
                          ("GET", "/api/activities/notifications")]:
-        response = call(api, method, path, cognito.headers("sub-nobody"))
+        response = call(client, method, path, cognito.headers("sub-nobody"))
         assert response.status_code == 401, (path, response.text)
         assert response.json() == {"errors": ["user_unknown"]}
     assert db.execute("SELECT count(*), sum(replies_count) FROM activities").fetchone() == before
 
 
-def test_a_remembered_token_still_expires(api, db, cognito, alice):
+def test_a_remembered_token_still_expires(client, db, cognito, alice):
     """A verified token is remembered, but only until its exp: then it is refused as expired."""
     headers = cognito.headers(alice, expires_in=2)
     for _ in range(4):  # whichever worker answers, it has verified the token by now
-        assert call(api, "GET", "/api/activities/notifications", headers).status_code == 200
+        assert call(client, "GET", "/api/activities/notifications", headers).status_code == 200
     time.sleep(2.5)
-    response = call(api, "GET", "/api/activities/notifications", headers)
+    response = call(client, "GET", "/api/activities/notifications", headers)
     assert response.status_code == 401
     assert response.json() == {"errors": ["token_expired"]}
 
 
-def test_home_works_with_and_without_a_token(api, cognito, alice):
-    assert api.get("/api/activities/home").status_code == 200
-    assert api.get("/api/activities/home", headers=cognito.headers(alice)).status_code == 200
+def test_home_works_with_and_without_a_token(client, cognito, alice):
+    assert client.get("/api/activities/home").status_code == 200
+    assert client.get("/api/activities/home", headers=cognito.headers(alice)).status_code == 200
 
 
-def test_keys_are_cached_not_fetched_per_request(api, cognito, alice):
+def test_keys_are_cached_not_fetched_per_request(client, cognito, alice):
     for _ in range(5):
-        assert call(api, "GET", "/api/activities/notifications", cognito.headers(alice)).status_code == 200
+        assert call(client, "GET", "/api/activities/notifications", cognito.headers(alice)).status_code == 200
     fetches = cognito.fetches
     for _ in range(5):
-        call(api, "GET", "/api/activities/notifications", cognito.headers(alice))
+        call(client, "GET", "/api/activities/notifications", cognito.headers(alice))
     assert cognito.fetches == fetches
 
 
-def test_rotated_key_is_fetched_on_an_unknown_kid(api, cognito, alice):
+def test_rotated_key_is_fetched_on_an_unknown_kid(client, cognito, alice):
     import json
 
     import jwt
@@ -116,11 +116,12 @@ def test_rotated_key_is_fetched_on_an_unknown_kid(api, cognito, alice):
     try:
         headers = cognito.headers(alice, key=new_key, kid="rotated-kid")
         for _ in range(4):  # whichever worker answers
-            assert call(api, "GET", "/api/activities/notifications", headers).status_code == 200
+            assert call(client, "GET", "/api/activities/notifications", headers).status_code == 200
     finally:
         cognito.jwks["keys"].pop()
 
 
+@pytest.mark.e2e
 def test_unknown_kids_cannot_make_the_api_hammer_the_jwks_endpoint(app_db_url, cognito, alice, tmp_path):
     """With the default throttle, a flood of forged kids costs one fetch per worker."""
     from support import api_server

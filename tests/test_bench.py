@@ -1,6 +1,8 @@
 """bin/bench, so the benchmark itself cannot rot: it stops with an install hint when wrk is
 missing, and, where wrk is installed, a tiny run (1,000 and 1,500 activities, 1 s per
-measurement) writes a well-formed results table and the query plans. Speed is not asserted."""
+measurement) writes a well-formed results table, the plan check and the query plans, the latest
+run only. Speed is not asserted. Each second of wrk loads both cores, so the two tiny runs share
+the routes (--routes): every route is measured by one of them, and every plan by the direct one."""
 
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ COLUMNS = ["activities", "request", "items", "body B", "req/s", "p50 ms", "p99 m
            "p50 ms, 1 conn", "pgbench tps", "% of pgbench", "HTTP stack req/s", "% of HTTP",
            "peak MB/worker"]
 CONNECTIONS = 16  # wrk's, shared by the API's workers
-REQUESTS = ["home (first)", "home (deep)", "user (first)", "user (deep)", "search (first)",
-            "search (deep)", "notifications (first)", "notifications (deep)", "POST /api/activities"]
+REQUESTS = {"home": ["home (first)", "home (deep)"], "user": ["user (first)", "user (deep)"],
+            "search": ["search (first)", "search (deep)"],
+            "notifications": ["notifications (first)", "notifications (deep)"],
+            "create": ["POST /api/activities"]}
+DIRECT_ROUTES, POOLED_ROUTES = ("home", "notifications", "create"), ("user", "search")
 WITH_CEILINGS = {"home (first)", "user (first)", "search (first)", "POST /api/activities"}
 
 
@@ -29,10 +34,11 @@ def test_without_wrk_it_says_how_to_install_it_and_stops(tmp_path):
     assert not (tmp_path / "results.md").exists()
 
 
-def test_rejects_a_bad_argument():
-    result = run_script("bench", "--activities", "10", env=script_env(), timeout=120)
+@pytest.mark.parametrize("args", [["--activities", "10"], ["--routes", "home,timeline"]])
+def test_rejects_a_bad_argument(args):
+    result = run_script("bench", *args, env=script_env(), timeout=120)
     assert result.returncode == 2
-    assert "--activities" in result.stderr
+    assert args[0] in result.stderr
 
 
 def cells(line: str) -> list[str]:
@@ -44,7 +50,7 @@ def number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
-def assert_well_formed(text: str, sizes: tuple[str, ...]) -> None:
+def assert_well_formed(text: str, sizes: tuple[str, ...], routes: tuple[str, ...]) -> None:
     """The results table: its columns, a row per size and request, each cell where it belongs."""
     lines = [line for line in text.splitlines() if line.startswith("|")]
     assert cells(lines[0]) == COLUMNS
@@ -52,7 +58,7 @@ def assert_well_formed(text: str, sizes: tuple[str, ...]) -> None:
     rows = [cells(line) for line in lines[2:]]
     assert all(len(row) == len(COLUMNS) for row in rows)
     assert [(row[0], row[1]) for row in rows] == [
-        (size, request) for size in sizes for request in REQUESTS]
+        (size, request) for size in sizes for route in routes for request in REQUESTS[route]]
     for row in rows:
         assert number(row[4]) > 0 and number(row[5]) > 0 and number(row[6]) >= number(row[5])
         # the split the sampler saw; a 1 s measurement on a busy machine may end before it sees any
@@ -79,22 +85,30 @@ needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None,
 def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
     results, plans = tmp_path / "results.md", tmp_path / "PLANS.md"
     result = run_script("bench", "--activities", "1500", "--duration", "1",
-                        "--datadir", str(tmp_path / "pgdata"), "--output", str(results),
+                        "--routes", ",".join(DIRECT_ROUTES), "--datadir", str(tmp_path / "pgdata"),
+                        "--output", str(results),
                         "--plans", str(plans), env=script_env(), timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     text = results.read_text()
     assert text in result.stdout  # printed as well as written
-    assert_well_formed(text, ("1,000", "1,500"))
+    assert_well_formed(text, ("1,000", "1,500"), DIRECT_ROUTES)
     targets = text.split("## Targets", 1)[1]
     assert re.search(r"Home page at 1,500: \d+% of the pgbench ceiling", targets)
     # the latency ceilings beside the API's p99, from pgbench's per-transaction log and wrk
     assert re.search(r"the database alone \(pgbench\) had p99 \d+\.\d\d ms, and the HTTP stack"
                      r" alone \d+\.\d\d ms", targets)
-    assert len(re.findall(r"page latency \(p50, 1 connection\) at 1,500 vs 1,000", targets)) == 8
+    assert len(re.findall(r"page latency \(p50, 1 connection\) at 1,500 vs 1,000", targets)) == 4
     assert "POST /api/activities at 1,500" in targets
 
+    # the plan check, one line per list query, and nothing from an earlier run
+    checks = text.split("## Query plans at 1,500 activities", 1)[1]
+    assert len(re.findall(r"^- \w+, (first|deep) page \(`activities/\w+\.sql`\): (ok|CHECK): ", checks,
+                          re.MULTILINE)) == 8, checks
+    assert text.count("# bin/bench results") == 1
+
     plan_text = plans.read_text()
+    assert plan_text.count("# Query plans at") == 1
     for route in ("home", "user", "search", "notifications"):
         for page in ("first", "deep"):
             assert f"## {route}, {page} page" in plan_text
@@ -107,12 +121,13 @@ def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
 def test_a_tiny_pooled_run_goes_through_pgbouncer(tmp_path):
     results, plans = tmp_path / "results-pooled.md", tmp_path / "PLANS.md"
     result = run_script("bench", "--pooled", "--activities", "400", "--duration", "1",
-                        "--datadir", str(tmp_path / "pgdata"), "--output", str(results),
+                        "--routes", ",".join(POOLED_ROUTES), "--datadir", str(tmp_path / "pgdata"),
+                        "--output", str(results),
                         "--plans", str(plans), env=script_env(), timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     text = results.read_text()
-    assert_well_formed(text, ("400",))
+    assert_well_formed(text, ("400",), POOLED_ROUTES)
     pooled = re.search(r"Pooled: the API reached PostgreSQL through PgBouncer in transaction mode"
                        r" \(DB_POOLER=transaction\), (\d+) API connections on (\d+) server", text)
     assert pooled and int(pooled[1]) == 4 * int(pooled[2]), pooled
-    assert not plans.exists()  # the plans are the direct run's
+    assert not plans.exists() and "## Query plans" not in text  # the plans are the direct run's

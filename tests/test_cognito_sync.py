@@ -89,29 +89,96 @@ def test_backfills_every_page_of_users_and_is_idempotent(pool, db_url):
     first = sync(pool, CONNECTION_URL=db_url)
 
     assert first.returncode == 0, first.stderr
-    assert "added 132, skipped 3 (1 already in users, 2 unconfirmed), failed 0" in first.stdout
+    assert "inserted 132, linked 0, skipped 3 (1 already in users, 2 unconfirmed), failed 0" in first.stdout
     assert rows(db_url) == expected
 
     again = sync(pool, "local", CONNECTION_URL=db_url)
     assert again.returncode == 0, again.stderr
-    assert "added 0, skipped 135 (133 already in users, 2 unconfirmed), failed 0" in again.stdout
+    assert "inserted 0, linked 0, skipped 135 (133 already in users, 2 unconfirmed), failed 0" in again.stdout
     assert rows(db_url) == expected
 
 
-def test_users_that_cannot_be_added_are_named_and_fail_the_run(pool, db_url):
+def test_users_that_cannot_be_saved_are_named_and_fail_the_run(pool, db_url):
     good = {admin_created(pool, "alice"): "alice", admin_created(pool, "bob"): "bob"}
     admin_created(pool, "nohandle", drop=["preferred_username"])
-    admin_created(pool, "seeded")
-    with psycopg.connect(db_url) as conn:  # a seed user holds the handle
-        conn.execute("INSERT INTO users (display_name, email, handle) VALUES ('S', 's@x.test', 'seeded')")
+    admin_created(pool, "taken")
+    with psycopg.connect(db_url) as conn:  # another Cognito user (of another pool) holds the handle
+        conn.execute("INSERT INTO users (display_name, email, handle, cognito_user_id)"
+                     " VALUES ('T', 't@x.test', 'Taken', 'sub-from-elsewhere')")
 
     result = sync(pool, CONNECTION_URL=db_url)
 
     assert result.returncode == 1
-    assert "not added: nohandle: the user attribute 'preferred_username' is missing or empty" in result.stderr
-    assert "not added: seeded: the handle 'seeded' is already taken by another user" in result.stderr
-    assert "added 2, skipped 0 (0 already in users, 0 unconfirmed), failed 2" in result.stdout
-    assert {k: v for k, v in rows(db_url).items() if k} == good
+    assert "not saved: nohandle: the user attribute 'preferred_username' is missing or empty" in result.stderr
+    assert "not saved: taken: the handle 'taken' is already taken by another user" in result.stderr
+    assert "inserted 2, linked 0, skipped 0 (0 already in users, 0 unconfirmed), failed 2" in result.stdout
+    assert rows(db_url) == {**good, "sub-from-elsewhere": "Taken"}
+
+
+def seed(url):
+    """bin/db-seed: chrisfenton and bayko, no Cognito user, and chrisfenton's crud."""
+    result = run_script("db-seed", env=script_env(CONNECTION_URL=url))
+    assert result.returncode == 0, result.stderr
+
+
+def full_rows(url):
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT u.*, (SELECT array_agg(a.uuid) FROM activities a"
+                            "               WHERE a.user_uuid = u.uuid)"
+                            " FROM users u ORDER BY handle").fetchall()
+
+
+def test_seeded_users_are_linked_by_preferred_username(pool, db_url):
+    seed(db_url)
+    seeded = {row[3]: row for row in full_rows(db_url)}  # by handle
+    chris = admin_created(pool, "chrisfenton")
+    bayko = signed_up(pool, "Bayko")  # handles are case-insensitive: this is bayko
+    alice = admin_created(pool, "alice")
+
+    result = sync(pool, CONNECTION_URL=db_url)
+
+    assert result.returncode == 0, result.stderr
+    assert "linked: chrisfenton to the existing @chrisfenton" in result.stdout
+    assert "linked: Bayko to the existing @bayko" in result.stdout
+    assert "inserted 1, linked 2, skipped 0 (0 already in users, 0 unconfirmed), failed 0" in result.stdout
+    assert rows(db_url) == {chris: "chrisfenton", bayko: "bayko", alice: "alice"}
+    after = {row[3]: row for row in full_rows(db_url)}
+    for handle in ("chrisfenton", "bayko"):  # the same rows, their cruds still theirs
+        assert (after[handle][0], after[handle][-1]) == (seeded[handle][0], seeded[handle][-1])
+    assert after["chrisfenton"][1:3] == ("Chrisfenton", "chrisfenton@example.com")  # Cognito's now
+
+    again = sync(pool, CONNECTION_URL=db_url)
+    assert "inserted 0, linked 0, skipped 3 (3 already in users, 0 unconfirmed), failed 0" in again.stdout
+
+
+def test_dry_run_prints_what_it_would_insert_and_link_and_changes_nothing(pool, db_url):
+    seed(db_url)
+    admin_created(pool, "chrisfenton")
+    admin_created(pool, "ChrisFenton2")
+    admin_created(pool, "alice")
+    signed_up(pool, "dave", confirm=False)
+    impostor = [*attributes("impostor", drop=["preferred_username"]),  # chrisfenton's handle, spelt
+                {"Name": "preferred_username", "Value": "CHRISFENTON"}]  # otherwise
+    pool["cognito"].admin_create_user(UserPoolId=pool["id"], Username="impostor", MessageAction="SUPPRESS",
+                                      UserAttributes=impostor)
+    before = full_rows(db_url)
+
+    dry = sync(pool, "--dry-run", CONNECTION_URL=db_url)
+
+    assert full_rows(db_url) == before
+    assert "(dry run: nothing is changed)" in dry.stdout
+    assert "would link: chrisfenton (@chrisfenton)" in dry.stdout
+    assert "would insert: alice (@alice)" in dry.stdout
+    assert "would insert: ChrisFenton2 (@ChrisFenton2)" in dry.stdout
+    assert "would fail: impostor: the handle 'CHRISFENTON' is already taken by another user" in dry.stderr
+    assert "dry run: would insert 2, link 1, skip 1 (0 already in users, 1 unconfirmed), fail 1;" \
+           " nothing was changed" in dry.stdout
+    assert dry.returncode == 1  # as the real run will: a user cannot be saved
+
+    real = sync(pool, CONNECTION_URL=db_url)
+    assert "inserted 2, linked 1, skipped 1 (0 already in users, 1 unconfirmed), failed 1" in real.stdout
+    assert "not saved: impostor" in real.stderr
+    assert sorted(rows(db_url).values()) == ["ChrisFenton2", "alice", "bayko", "chrisfenton"]
 
 
 def test_prod_uses_prod_connection_url(pool, db_url):
@@ -129,7 +196,7 @@ def test_user_pool_id_option_wins_over_the_environment(pool, db_url):
     admin_created(pool, "alice")
     result = sync(pool, "--user-pool-id", pool["id"], CONNECTION_URL=db_url, AWS_COGNITO_USER_POOL_ID=None)
     assert result.returncode == 0, result.stderr
-    assert "added 1," in result.stdout
+    assert "inserted 1," in result.stdout
 
 
 @pytest.mark.parametrize(("args", "env", "message"), [
@@ -160,4 +227,4 @@ def test_runs_itself_under_the_venv_from_a_python_without_boto3(pool, db_url):
     result = subprocess.run([base, str(ROOT / "bin" / "cognito-sync-users")], env=env,
                             capture_output=True, text=True, timeout=60, cwd="/")
     assert result.returncode == 0, result.stderr
-    assert "added 1," in result.stdout
+    assert "inserted 1," in result.stdout

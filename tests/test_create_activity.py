@@ -22,9 +22,9 @@ def count_activities(db) -> int:
     return db.execute("SELECT count(*) FROM activities").fetchone()[0]
 
 
-def test_create_returns_the_activity_in_the_feeds_shape_and_stores_it(api, db, cognito, alice):
-    response = api.post("/api/activities", json={"message": "  hello cruddur  ", "ttl": "3-hours"},
-                        headers=cognito.headers(alice))
+def test_create_returns_the_activity_in_the_feeds_shape_and_stores_it(client, db, cognito, alice):
+    response = client.post("/api/activities", json={"message": "  hello cruddur  ", "ttl": "3-hours"},
+                           headers=cognito.headers(alice))
     assert response.status_code == 200, response.text
     item = response.json()
     assert item["message"] == "hello cruddur"  # trimmed
@@ -34,21 +34,21 @@ def test_create_returns_the_activity_in_the_feeds_shape_and_stores_it(api, db, c
     assert lifetime == timedelta(hours=3)
     stored = db.execute("SELECT message FROM activities WHERE uuid = %s", (item["uuid"],)).fetchone()
     assert stored == ("hello cruddur",)
-    assert api.get("/api/activities/home").json()[0]["uuid"] == item["uuid"]
+    assert client.get("/api/activities/home").json()[0]["uuid"] == item["uuid"]
 
 
 @pytest.mark.parametrize("ttl,hours", [("30-days", 720), ("7-days", 168), ("3-days", 72),
                                        ("1-day", 24), ("12-hours", 12), ("1-hour", 1)])
-def test_every_ttl(api, db, cognito, alice, ttl, hours):
-    item = api.post("/api/activities", json={"message": "m", "ttl": ttl},
-                    headers=cognito.headers(alice)).json()
+def test_every_ttl(client, db, cognito, alice, ttl, hours):
+    item = client.post("/api/activities", json={"message": "m", "ttl": ttl},
+                       headers=cognito.headers(alice)).json()
     lifetime = datetime.fromisoformat(item["expires_at"]) - datetime.fromisoformat(item["created_at"])
     assert lifetime == timedelta(hours=hours)
 
 
-def test_message_of_exactly_280_characters(api, db, cognito, alice):
-    response = api.post("/api/activities", json={"message": "é" * 280, "ttl": "1-day"},
-                        headers=cognito.headers(alice))
+def test_message_of_exactly_280_characters(client, db, cognito, alice):
+    response = client.post("/api/activities", json={"message": "é" * 280, "ttl": "1-day"},
+                           headers=cognito.headers(alice))
     assert response.status_code == 200
 
 
@@ -62,27 +62,27 @@ def test_message_of_exactly_280_characters(api, db, cognito, alice):
     ({"message": "nul \u0000 inside", "ttl": "1-day"}, ["message_invalid_characters"]),
     ({"message": "x" * 281}, ["message_exceed_max_chars", "ttl_blank"]),
 ])
-def test_invalid_input_lists_every_problem(api, db, cognito, alice, body, errors):
-    response = api.post("/api/activities", json=body, headers=cognito.headers(alice))
+def test_invalid_input_lists_every_problem(client, db, cognito, alice, body, errors):
+    response = client.post("/api/activities", json=body, headers=cognito.headers(alice))
     assert response.status_code == 422
     assert response.json() == {"errors": errors}
     assert count_activities(db) == 0
 
 
-def test_lone_surrogate_is_refused(api, db, cognito, alice):
+def test_lone_surrogate_is_refused(client, db, cognito, alice):
     body = b'{"message": "bad \\ud800 half", "ttl": "1-day"}'
-    response = api.post("/api/activities", data=body, headers={
+    response = client.post("/api/activities", data=body, headers={
         **cognito.headers(alice), "Content-Type": "application/json"})
     assert response.status_code == 422
     assert response.json() == {"errors": ["message_invalid_characters"]}
     assert count_activities(db) == 0
 
 
-def test_reply_is_created_counted_and_nested(api, db, cognito, alice):
+def test_reply_is_created_counted_and_nested(client, db, cognito, alice):
     bob = insert_user(db, "bob")
     parent = insert_activity(db, bob, "parent")
-    response = api.post(f"/api/activities/{parent}/reply", json={"message": "a reply"},
-                        headers=cognito.headers(alice))
+    response = client.post(f"/api/activities/{parent}/reply", json={"message": "a reply"},
+                           headers=cognito.headers(alice))
     assert response.status_code == 200, response.text
     reply = response.json()
     assert reply["reply_to_activity_uuid"] == parent
@@ -91,13 +91,14 @@ def test_reply_is_created_counted_and_nested(api, db, cognito, alice):
                             (parent,)).fetchone()
     assert parent_row[0] == 1
     assert datetime.fromisoformat(reply["expires_at"]) == parent_row[1]  # expires with its parent
-    feed = api.get("/api/activities/home").json()
+    feed = client.get("/api/activities/home").json()
     assert [item["uuid"] for item in feed] == [parent]
     assert feed[0]["replies_count"] == 1
     assert [r["uuid"] for r in feed[0]["replies"]] == [reply["uuid"]]
 
 
 def test_concurrent_replies_lose_no_count(api, db, cognito, alice):
+    """24 replies at once through the real server's workers: the parent's count loses none."""
     parent = insert_activity(db, insert_user(db, "bob"), "parent")
     headers = cognito.headers(alice)
     statuses = []
@@ -118,11 +119,11 @@ def test_concurrent_replies_lose_no_count(api, db, cognito, alice):
                       (parent,)).fetchone() == (24,)
 
 
-def test_reply_to_an_unknown_or_expired_activity_is_404(api, db, cognito, alice):
+def test_reply_to_an_unknown_or_expired_activity_is_404(client, db, cognito, alice):
     expired = insert_activity(db, insert_user(db, "bob"), "old", expires_in="-1 minute")
     for target in [expired, "8d4d5c3e-1111-4222-8333-944444444444"]:
-        response = api.post(f"/api/activities/{target}/reply", json={"message": "hi"},
-                            headers=cognito.headers(alice))
+        response = client.post(f"/api/activities/{target}/reply", json={"message": "hi"},
+                               headers=cognito.headers(alice))
         assert response.status_code == 404
         assert response.json() == {"errors": ["activity_not_found"]}
     assert count_activities(db) == 1
@@ -131,17 +132,17 @@ def test_reply_to_an_unknown_or_expired_activity_is_404(api, db, cognito, alice)
 
 @pytest.mark.parametrize("bad_uuid", ["not-a-uuid", "123", "8d4d5c3e11114222833394444444444X",
                                       "{8d4d5c3e-1111-4222-8333-944444444444}"])
-def test_reply_to_a_malformed_uuid_is_400(api, db, cognito, alice, bad_uuid):
-    response = api.post(f"/api/activities/{bad_uuid}/reply", json={"message": "hi"},
-                        headers=cognito.headers(alice))
+def test_reply_to_a_malformed_uuid_is_400(client, db, cognito, alice, bad_uuid):
+    response = client.post(f"/api/activities/{bad_uuid}/reply", json={"message": "hi"},
+                           headers=cognito.headers(alice))
     assert response.status_code == 400
     assert response.json() == {"errors": ["uuid_invalid"]}
 
 
-def test_reply_with_a_blank_message_is_422(api, db, cognito, alice):
+def test_reply_with_a_blank_message_is_422(client, db, cognito, alice):
     parent = insert_activity(db, insert_user(db, "bob"), "parent")
-    response = api.post(f"/api/activities/{parent}/reply", json={"message": " "},
-                        headers=cognito.headers(alice))
+    response = client.post(f"/api/activities/{parent}/reply", json={"message": " "},
+                           headers=cognito.headers(alice))
     assert response.status_code == 422
     assert response.json() == {"errors": ["message_blank"]}
     assert count_activities(db) == 1
@@ -159,27 +160,27 @@ UNKNOWN_PARENT = "8d4d5c3e-1111-4222-8333-944444444444"
     ('{"message": "hi", "ttl": "1-day"}', "text/plain", 415, "content_type_unsupported"),
     (b'{"message": "\xff\xfe", "ttl": "1-day"}', "application/json", 400, "body_invalid_json"),
 ])
-def test_bad_bodies_are_4xx_and_change_nothing(api, db, cognito, alice, path, data, content_type,
+def test_bad_bodies_are_4xx_and_change_nothing(client, db, cognito, alice, path, data, content_type,
                                                status, code):
-    response = api.post(path, data=data, headers={**cognito.headers(alice), "Content-Type": content_type})
+    response = client.post(path, data=data, headers={**cognito.headers(alice), "Content-Type": content_type})
     assert response.status_code == status
     assert response.json() == {"errors": [code]}
     assert count_activities(db) == 0
 
 
-def test_body_over_16_kib_is_413(api, db, cognito, alice):
+def test_body_over_16_kib_is_413(client, db, cognito, alice):
     body = json.dumps({"message": "x" * (17 * 1024), "ttl": "1-day"})
-    response = api.post("/api/activities", data=body,
-                        headers={**cognito.headers(alice), "Content-Type": "application/json"})
+    response = client.post("/api/activities", data=body,
+                           headers={**cognito.headers(alice), "Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json() == {"errors": ["request_entity_too_large"]}
     assert count_activities(db) == 0
 
 
 @pytest.mark.parametrize("message", ["'); DROP TABLE activities; --", "%s %(message)s {}", "\\x00"])
-def test_sql_fragments_are_just_text(api, db, cognito, alice, message):
-    response = api.post("/api/activities", json={"message": message, "ttl": "1-day"},
-                        headers=cognito.headers(alice))
+def test_sql_fragments_are_just_text(client, db, cognito, alice, message):
+    response = client.post("/api/activities", json={"message": message, "ttl": "1-day"},
+                           headers=cognito.headers(alice))
     assert response.status_code == 200
     assert response.json()["message"] == message
     assert count_activities(db) == 1

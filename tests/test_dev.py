@@ -85,3 +85,49 @@ def test_dev_rejects_unknown_arguments():
                             capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "unknown argument '--prod-like'" in result.stderr
+
+
+def wait_closed(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while port_open(port):
+        assert time.monotonic() < deadline, f"port {port} still open"
+        time.sleep(0.1)
+
+
+def test_a_killed_dev_leaves_its_postgresql_to_the_next_one_and_no_api(tmp_path):
+    """SIGKILL (a closed terminal): the API stops with bin/dev, PostgreSQL stays; the next bin/dev in
+    that checkout takes it back, one in another checkout is told whose server holds the port."""
+    pg_port, api_port = free_port(), free_port()
+    other = tmp_path / "other"
+    other.mkdir()
+    try:
+        process, log = start_dev(tmp_path, pg_port, api_port, "killed.log")
+        try:
+            wait_for_feed(api_port, process)
+        finally:
+            process.kill()
+            process.wait(timeout=10)
+            log.close()
+        wait_closed(api_port)
+        assert port_open(pg_port)
+
+        clash = subprocess.run([str(ROOT / "bin" / "dev")], cwd=other, capture_output=True, text=True,
+                               timeout=120, env=script_env(
+                                   LOCAL_PG_PORT=str(pg_port), API_PORT=str(free_port()),
+                                   LOCAL_PG_DATADIR=str(other / "pgdata"), CONNECTION_URL=None))
+        assert clash.returncode != 0
+        assert f"port {pg_port} is taken by the PostgreSQL of data directory {tmp_path / 'pgdata'}" \
+            in clash.stderr, clash.stderr
+        assert "stop --datadir" in clash.stderr
+
+        process, log = start_dev(tmp_path, pg_port, api_port, "again.log")
+        try:
+            assert len(wait_for_feed(api_port, process)) == 1
+        finally:
+            stop_with_ctrl_c(process, log)
+        again = (tmp_path / "again.log").read_text()
+        assert "reused the PostgreSQL left running" in again and "db-setup" not in again
+        assert not port_open(pg_port) and not port_open(api_port)
+    finally:
+        LocalPostgres(tmp_path / "pgdata", pg_port).destroy()
+        LocalPostgres(other / "pgdata", pg_port).destroy()

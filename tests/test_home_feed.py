@@ -18,21 +18,21 @@ def next_url(response) -> str | None:
     return match.group(1) if match else None
 
 
-def test_empty_feed_is_an_empty_array(api, db):
-    response = api.get("/api/activities/home")
+def test_empty_feed_is_an_empty_array(client, db):
+    response = client.get("/api/activities/home")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
     assert response.json() == []
     assert "Link" not in response.headers
 
 
-def test_fields_order_and_authors(api, db):
+def test_fields_order_and_authors(client, db):
     alice = insert_user(db, "alice", "Alice A")
     bob = insert_user(db, "bob", "Bob B")
     older = insert_activity(db, alice, "first", age="2 hours")
     newer = insert_activity(db, bob, "second", age="1 hour")
 
-    items = api.get("/api/activities/home").json()
+    items = client.get("/api/activities/home").json()
 
     assert [item["uuid"] for item in items] == [newer, older]
     for item in items:
@@ -47,7 +47,7 @@ def test_fields_order_and_authors(api, db):
     assert items[1]["replies_count"] == 0 and items[1]["likes_count"] == 0
 
 
-def test_replies_are_nested_oldest_first_and_not_top_level(api, db):
+def test_replies_are_nested_oldest_first_and_not_top_level(client, db):
     alice = insert_user(db, "alice")
     bob = insert_user(db, "bob")
     parent = insert_activity(db, alice, "parent", age="3 hours")
@@ -55,7 +55,7 @@ def test_replies_are_nested_oldest_first_and_not_top_level(api, db):
     early = insert_activity(db, alice, "early reply", age="2 hours", reply_to=parent)
     insert_activity(db, bob, "expired reply", age="2 hours", expires_in="-1 minute", reply_to=parent)
 
-    items = api.get("/api/activities/home").json()
+    items = client.get("/api/activities/home").json()
 
     assert [item["uuid"] for item in items] == [parent]
     replies = items[0]["replies"]
@@ -65,15 +65,15 @@ def test_replies_are_nested_oldest_first_and_not_top_level(api, db):
     assert replies[0]["reply_to_activity_uuid"] == parent
 
 
-def test_expired_activities_are_hidden(api, db):
+def test_expired_activities_are_hidden(client, db):
     alice = insert_user(db, "alice")
     live = insert_activity(db, alice, "live", expires_in="1 minute")
     insert_activity(db, alice, "expired", expires_in="-1 second")
 
-    assert [item["uuid"] for item in api.get("/api/activities/home").json()] == [live]
+    assert [item["uuid"] for item in client.get("/api/activities/home").json()] == [live]
 
 
-def test_paging_through_250_activities_returns_each_exactly_once(api, db):
+def test_paging_through_250_activities_returns_each_exactly_once(client, db):
     alice = insert_user(db, "alice")
     # Same created_at for groups of 10: the uuid breaks the tie, and no row is skipped or repeated.
     expected = {insert_activity(db, alice, f"crud {i}", age=f"{i // 10} minutes") for i in range(250)}
@@ -81,7 +81,7 @@ def test_paging_through_250_activities_returns_each_exactly_once(api, db):
 
     seen, pages, url = [], 0, "/api/activities/home?limit=40"
     while url:
-        response = api.get(url)
+        response = client.get(url)
         assert response.status_code == 200
         page = response.json()
         assert len(page) <= 40
@@ -95,39 +95,39 @@ def test_paging_through_250_activities_returns_each_exactly_once(api, db):
     assert pages == 7  # 6 full pages and one of 10, no empty last page
 
 
-def test_default_page_size_is_20(api, db):
+def test_default_page_size_is_20(client, db):
     alice = insert_user(db, "alice")
     for i in range(25):
         insert_activity(db, alice, f"crud {i}", age=f"{i} minutes")
-    response = api.get("/api/activities/home")
+    response = client.get("/api/activities/home")
     assert len(response.json()) == 20
     assert next_url(response).startswith("/api/activities/home?cursor=")
 
 
-def test_limit_100_is_allowed(api, db):
-    assert api.get("/api/activities/home?limit=100").status_code == 200
+def test_limit_100_is_allowed(client, db):
+    assert client.get("/api/activities/home?limit=100").status_code == 200
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "", "1.5", "9" * 1000, "\uff12\uff10"])
-def test_bad_limit_is_a_400_json_error(api, db, limit):
-    response = api.get("/api/activities/home", params={"limit": limit})
+def test_bad_limit_is_a_400_json_error(client, db, limit):
+    response = client.get("/api/activities/home", params={"limit": limit})
     assert response.status_code == 400
     assert response.json() == {"errors": ["limit_invalid"]}
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "", "x" * 500, "MjAyNi0xMS0yNQ", "bm90fGF1dWlk"])
-def test_bad_cursor_is_a_400_json_error(api, db, cursor):
-    response = api.get("/api/activities/home", params={"cursor": cursor})
+def test_bad_cursor_is_a_400_json_error(client, db, cursor):
+    response = client.get("/api/activities/home", params={"cursor": cursor})
     assert response.status_code == 400
     assert response.json() == {"errors": ["cursor_invalid"]}
 
 
-def test_seed_activity_shows_in_the_feed(api, db):
+def test_seed_activity_shows_in_the_feed(client, db):
     from support import ROOT
 
     db.execute((ROOT / "db" / "seed.sql").read_text())
     db.execute((ROOT / "db" / "seed.sql").read_text())  # twice: adds nothing
-    items = api.get("/api/activities/home").json()
+    items = client.get("/api/activities/home").json()
     assert [(i["handle"], i["message"]) for i in items] == [
         ("chrisfenton", "This was imported as seed data!")]
     assert db.execute("SELECT count(*) FROM users").fetchone()[0] == 2

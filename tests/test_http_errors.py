@@ -1,4 +1,5 @@
-"""Errors are JSON everywhere; CORS answers only the configured origins."""
+"""Errors are JSON everywhere; CORS answers only the configured origins. In-process where the app
+decides; through the real server for a real CORS exchange and what granian decides itself."""
 
 from __future__ import annotations
 
@@ -8,22 +9,22 @@ import pytest
 
 
 @pytest.mark.parametrize("path", ["/", "/api/nope", "/api/activities/nope/deeper"])
-def test_unknown_route_is_a_404_json_error(api, path):
-    response = api.get(path)
+def test_unknown_route_is_a_404_json_error(client, path):
+    response = client.get(path)
     assert response.status_code == 404
     assert response.headers["Content-Type"] == "application/json"
     assert response.json() == {"errors": ["not_found"]}
 
 
-def test_wrong_method_is_a_405_json_error(api):
-    response = api.request("DELETE", "/api/activities/home")
+def test_wrong_method_is_a_405_json_error(client):
+    response = client.request("DELETE", "/api/activities/home")
     assert response.status_code == 405
     assert response.json() == {"errors": ["method_not_allowed"]}
     assert "GET" in response.headers["Allow"]
 
 
-def test_health_check(api, db):
-    response = api.get("/api/health-check")
+def test_health_check(client, db):
+    response = client.get("/api/health-check")
     assert response.status_code == 200
     assert response.json() == {"success": True, "ver": 1}
 
@@ -44,8 +45,8 @@ def test_cors_preflight_for_the_frontend(api):
 
 
 @pytest.mark.parametrize("origin", ["http://evil.test", "null", "http://frontend.test:3000.evil.test"])
-def test_cors_refuses_other_origins(api, db, origin):
-    response = api.get("/api/activities/home", headers={"Origin": origin})
+def test_cors_refuses_other_origins(client, db, origin):
+    response = client.get("/api/activities/home", headers={"Origin": origin})
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response.headers
 
@@ -81,15 +82,15 @@ def raw_exchange(api, data: bytes) -> bytes:
 ], ids=["malformed request line", "request line over 64 KiB", "headers over 64 KiB", "bad length"])
 def test_requests_that_are_not_http_are_refused_by_the_server(api, data, status):
     """What is not a valid HTTP request never reaches Flask: granian answers it itself, with the
-    status that says why, no body, and closes the connection (README: Troubles)."""
+    status that says why, no body, and closes the connection (README: Troubleshooting)."""
     code, fields, body = server_refusal(raw_exchange(api, data))
     assert (code, body) == (status, b"")
     assert fields["connection"] == "close"
 
 
 @pytest.mark.parametrize("path", ["/api//activities/home", "/api/activities//home"])
-def test_double_slashes_are_a_json_404_not_a_redirect(api, path):
-    response = api.get(path, allow_redirects=False)
+def test_double_slashes_are_a_json_404_not_a_redirect(client, path):
+    response = client.get(path, allow_redirects=False)
     assert response.status_code == 404
     assert response.json() == {"errors": ["not_found"]}
 

@@ -1,7 +1,8 @@
-"""bin/lambda-deploy through the real aws CLI against a local moto server.
+"""bin/lambda-deploy (boto3) against a local moto server.
 
-Moto stores what the CLI creates (role, function, permission, pool trigger) and never runs the
-function, so these tests assert the resulting configuration; test_lambda_handler.py runs the code.
+Moto stores what the script creates (secret, role and its policies, function, permission, pool
+trigger) and never runs the function, so these tests assert the resulting configuration;
+test_lambda_handler.py runs the code, with its credentials from a moto secret.
 """
 
 from __future__ import annotations
@@ -46,10 +47,8 @@ def aws(aws_env):
 
 @pytest.fixture
 def account(aws):
-    """A user pool with settings of its own and another trigger; the VPC the function goes in.
-
-    Moto's Lambda does not look the subnets and security group up, so made-up ids serve.
-    """
+    """A user pool with settings of its own and another trigger; the VPC the function goes in
+    (two subnets, a security group), with no VPC endpoint yet."""
     pool = client(aws, "cognito-idp").create_user_pool(
         PoolName="cruddur-user-pool",
         AutoVerifiedAttributes=["email"],
@@ -59,8 +58,12 @@ def account(aws):
                                      "TemporaryPasswordValidityDays": 3}},
         AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
     )["UserPool"]
-    return {"aws": aws, "pool": pool, "subnets": ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"],
-            "group": "sg-0123456789abcdef0"}
+    ec2 = client(aws, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")
+               ["Subnet"]["SubnetId"] for i, zone in enumerate("ab")]
+    group = ec2.create_security_group(GroupName="cruddur-lambda", Description="lambda", VpcId=vpc)["GroupId"]
+    return {"aws": aws, "pool": pool, "vpc": vpc, "subnets": subnets, "group": group}
 
 
 @pytest.fixture
@@ -92,19 +95,53 @@ def deploy(account, *args, **overrides):
     return result
 
 
+def refused(account, *args, **overrides):
+    """A run that must fail before it changes anything: its stderr."""
+    result = run_script("lambda-deploy", *args, env=deploy_env(account, **overrides), timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+def function_config(aws, name=FUNCTION):
+    config = client(aws, "lambda").get_function_configuration(FunctionName=name)
+    assert TEST_PASSWORD not in json.dumps(config, default=str), "its configuration holds the password"
+    return config
+
+
+def secret_policy(aws, role=f"{FUNCTION}-role"):
+    """The role's inline policy: its statements."""
+    iam = client(aws, "iam")
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["read-database-secret"]
+    document = iam.get_role_policy(RoleName=role, PolicyName="read-database-secret")["PolicyDocument"]
+    return (json.loads(document) if isinstance(document, str) else document)["Statement"]
+
+
+def reads_only(arn):
+    return [{"Sid": "ReadTheDatabaseSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+             "Resource": arn}]
+
+
 def test_deploy_creates_everything_then_updates_in_place(account, tmp_path):
     aws, pool = account["aws"], account["pool"]
-    result = deploy(account, "--zip", str(fake_package(tmp_path / "a.zip", marker="a")))
+    result = deploy(account, "--create-secret", "--zip", str(fake_package(tmp_path / "a.zip", marker="a")))
 
-    config = client(aws, "lambda").get_function_configuration(FunctionName=FUNCTION)
+    config = function_config(aws)
     assert config["Runtime"] == "python3.13"
     assert config["Handler"] == "cruddur-post-confirmation.lambda_handler"
     assert config["Architectures"] == ["x86_64"]
     assert config["Timeout"] == 5 and config["MemorySize"] == 128
-    assert config["Environment"]["Variables"] == {"CONNECTION_URL": DB_URL}
+    secrets = client(aws, "secretsmanager")
+    secret = secrets.describe_secret(SecretId=f"{FUNCTION}/database")
+    assert config["Environment"]["Variables"] == {"DB_SECRET_ARN": secret["ARN"]}  # and no password
+    assert json.loads(secrets.get_secret_value(SecretId=secret["ARN"])["SecretString"]) == {
+        "engine": "postgres", "host": "cruddur-db.abc123.us-east-1.rds.amazonaws.com", "port": 5432,
+        "dbname": "cruddur", "username": "cruddurroot", "password": TEST_PASSWORD}
     assert sorted(config["VpcConfig"]["SubnetIds"]) == sorted(account["subnets"])
     assert config["VpcConfig"]["SecurityGroupIds"] == [account["group"]]
     assert f"deployed {config['FunctionArn']}" in result.stdout
+    assert f"created secret {FUNCTION}/database" in result.stdout
+    assert f"{account['vpc']} has no VPC endpoint for com.amazonaws.us-east-1.secretsmanager" in result.stderr
 
     iam = client(aws, "iam")
     role = iam.get_role(RoleName=f"{FUNCTION}-role")["Role"]
@@ -114,6 +151,7 @@ def test_deploy_creates_everything_then_updates_in_place(account, tmp_path):
     assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     attached = iam.list_attached_role_policies(RoleName=f"{FUNCTION}-role")["AttachedPolicies"]
     assert sorted(p["PolicyArn"] for p in attached) == [BASIC, VPC_ACCESS]
+    assert secret_policy(aws) == reads_only(secret["ARN"])  # that one secret, nothing else
 
     [statement] = json.loads(client(aws, "lambda").get_policy(FunctionName=FUNCTION)["Policy"])["Statement"]
     assert statement["Principal"] == {"Service": "cognito-idp.amazonaws.com"}
@@ -129,19 +167,29 @@ def test_deploy_creates_everything_then_updates_in_place(account, tmp_path):
     assert pool_after["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
     assert "created role" in result.stdout and "created function" in result.stdout
 
-    # a second run updates in place
+    # a second run updates in place: the secret gets the new credentials as a new version
     lam = client(aws, "lambda")
     new_url = DB_URL.replace("cruddur-db.abc123", "cruddur-db2.abc123")
+    new_url = new_url.replace(TEST_PASSWORD, TEST_PASSWORD + "2")
+    endpoint = client(aws, "ec2").create_vpc_endpoint(
+        VpcId=account["vpc"], ServiceName="com.amazonaws.us-east-1.secretsmanager",
+        VpcEndpointType="Interface", SubnetIds=account["subnets"], PrivateDnsEnabled=True)
+    endpoint = endpoint["VpcEndpoint"]["VpcEndpointId"]
 
-    result = deploy(account, "--zip", str(fake_package(tmp_path / "b.zip", marker="b")),
+    result = deploy(account, "--create-secret", "--zip", str(fake_package(tmp_path / "b.zip", marker="b")),
                     LAMBDA_TIMEOUT="3", LAMBDA_MEMORY_MB="256", PROD_CONNECTION_URL=new_url,
                     LAMBDA_SUBNET_IDS=account["subnets"][0])
 
-    updated = lam.get_function_configuration(FunctionName=FUNCTION)
+    updated = function_config(aws)
     assert updated["FunctionArn"] == config["FunctionArn"]
     assert updated["CodeSha256"] != config["CodeSha256"]
     assert updated["Timeout"] == 3 and updated["MemorySize"] == 256
-    assert updated["Environment"]["Variables"] == {"CONNECTION_URL": new_url}
+    assert updated["Environment"]["Variables"] == {"DB_SECRET_ARN": secret["ARN"]}
+    stored = json.loads(secrets.get_secret_value(SecretId=secret["ARN"])["SecretString"])
+    assert (stored["host"], stored["password"]) == ("cruddur-db2.abc123.us-east-1.rds.amazonaws.com",
+                                                    TEST_PASSWORD + "2")
+    assert "stored the credentials as its new version" in result.stdout
+    assert f"has a Secrets Manager endpoint ({endpoint})" in result.stdout and "warning" not in result.stderr
     assert updated["VpcConfig"]["SubnetIds"] == [account["subnets"][0]]
     assert len(json.loads(lam.get_policy(FunctionName=FUNCTION)["Policy"])["Statement"]) == 1
     assert "role cruddur-post-confirmation-role exists" in result.stdout
@@ -151,13 +199,81 @@ def test_deploy_creates_everything_then_updates_in_place(account, tmp_path):
     assert pool_again["LambdaConfig"] == pool_after["LambdaConfig"]
 
 
+def test_an_rds_managed_secret_and_the_url_without_a_password(account, tmp_path):
+    """bin/rds-create --manage-master-user-password's secret holds only username and password:
+    host, port and dbname come from PROD_CONNECTION_URL, which needs no password."""
+    aws, rds = account["aws"], client(account["aws"], "rds")
+    instance = rds.create_db_instance(
+        DBInstanceIdentifier="cruddur-db-instance", DBInstanceClass="db.t3.micro", Engine="postgres",
+        MasterUsername="cruddurroot", AllocatedStorage=20, DBName="cruddur",
+        ManageMasterUserPassword=True)["DBInstance"]
+    arn = instance["MasterUserSecret"]["SecretArn"]
+    url = "postgresql://cruddurroot@cruddur-db-instance.abc123.us-east-1.rds.amazonaws.com:5432/cruddur"
+
+    result = deploy(account, "--secret-arn", arn, "--zip", str(fake_package(tmp_path / "f.zip")),
+                    PROD_CONNECTION_URL=url)
+
+    config = function_config(aws)
+    assert config["Environment"]["Variables"] == {
+        "DB_SECRET_ARN": arn, "DB_HOST": "cruddur-db-instance.abc123.us-east-1.rds.amazonaws.com",
+        "DB_PORT": "5432", "DB_NAME": "cruddur"}
+    assert secret_policy(aws) == reads_only(arn)
+    assert "DB_HOST, DB_PORT, DB_NAME from PROD_CONNECTION_URL" in result.stdout
+    secret = client(aws, "secretsmanager").get_secret_value(SecretId=arn)
+    password = json.loads(secret["SecretString"])["password"]
+    assert password not in result.stdout + result.stderr + json.dumps(config, default=str)
+
+
+def test_a_secret_encrypted_with_a_key_of_your_own_may_be_decrypted(account, tmp_path):
+    aws = account["aws"]
+    key = client(aws, "kms").create_key(Description="cruddur secrets")["KeyMetadata"]
+    arn = client(aws, "secretsmanager").create_secret(
+        Name="cruddur/db", KmsKeyId=key["KeyId"], SecretString=json.dumps(
+            {"engine": "postgres", "host": "db.internal", "port": 5432, "dbname": "cruddur",
+             "username": "cruddur_lambda", "password": TEST_PASSWORD}))["ARN"]
+
+    deploy(account, "--secret-arn", arn, "--zip", str(fake_package(tmp_path / "f.zip")),
+           PROD_CONNECTION_URL=None)
+
+    assert function_config(aws)["Environment"]["Variables"] == {"DB_SECRET_ARN": arn}  # it holds the rest
+    assert secret_policy(aws) == [*reads_only(arn), {
+        "Sid": "DecryptTheDatabaseSecret", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key["Arn"],
+        "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}}]
+
+
+def test_a_function_deployed_with_its_url_in_the_environment_loses_it(account, tmp_path):
+    """An older deploy put CONNECTION_URL (with the password) in the environment: it goes, and an
+    unchanged secret is left as it is."""
+    aws = account["aws"]
+    role = client(aws, "iam").create_role(RoleName=f"{FUNCTION}-role",
+                                          AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
+    client(aws, "lambda").create_function(
+        FunctionName=FUNCTION, Runtime="python3.13", Handler="cruddur-post-confirmation.lambda_handler",
+        Role=role["Role"]["Arn"], Code={"ZipFile": fake_package(tmp_path / "old.zip").read_bytes()},
+        Environment={"Variables": {"CONNECTION_URL": DB_URL}})
+    arn = client(aws, "secretsmanager").create_secret(Name=f"{FUNCTION}/database", SecretString=json.dumps(
+        {"engine": "postgres", "host": "cruddur-db.abc123.us-east-1.rds.amazonaws.com", "port": 5432,
+         "dbname": "cruddur", "username": "cruddurroot", "password": TEST_PASSWORD}))["ARN"]
+    def versions():
+        listed = client(aws, "secretsmanager").list_secret_version_ids(SecretId=arn)["Versions"]
+        return [v["VersionId"] for v in listed]
+
+    before = versions()
+
+    result = deploy(account, "--create-secret", "--zip", str(fake_package(tmp_path / "new.zip")))
+
+    assert function_config(aws)["Environment"]["Variables"] == {"DB_SECRET_ARN": arn}
+    assert f"secret {FUNCTION}/database is up to date" in result.stdout
+    assert versions() == before
+
+
 def test_another_post_confirmation_trigger_is_replaced_and_said(account, tmp_path):
     cognito, pool_id = client(account["aws"], "cognito-idp"), account["pool"]["Id"]
     old = "arn:aws:lambda:us-east-1:123456789012:function:tutorial-post-confirmation"
     cognito.update_user_pool(UserPoolId=pool_id, AutoVerifiedAttributes=["email"],
                              LambdaConfig={"PreSignUp": PRE_SIGN_UP, "PostConfirmation": old})
 
-    result = deploy(account, "--zip", str(fake_package(tmp_path / "f.zip")))
+    result = deploy(account, "--create-secret", "--zip", str(fake_package(tmp_path / "f.zip")))
 
     assert f"replacing the PostConfirmation trigger {old}" in result.stderr
     triggers = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]["LambdaConfig"]
@@ -166,53 +282,92 @@ def test_another_post_confirmation_trigger_is_replaced_and_said(account, tmp_pat
 
 
 def test_without_a_zip_it_builds_the_package_for_the_runtime(account, wheelhouse):
-    result = deploy(account, "--arch", "arm64", LAMBDA_FUNCTION_NAME="cruddur-pc-arm",
+    result = deploy(account, "--create-secret", "--arch", "arm64", LAMBDA_FUNCTION_NAME="cruddur-pc-arm",
                     PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse))
 
-    config = client(account["aws"], "lambda").get_function_configuration(FunctionName="cruddur-pc-arm")
+    config = function_config(account["aws"], "cruddur-pc-arm")
     assert config["Architectures"] == ["arm64"]
     assert config["CodeSize"] > 1_000_000  # the handler and psycopg2's wheel, not a stub
     assert "for python3.13 (arm64)" in result.stdout
     client(account["aws"], "iam").get_role(RoleName="cruddur-pc-arm-role")
+    client(account["aws"], "secretsmanager").describe_secret(SecretId="cruddur-pc-arm/database")
 
 
 def test_a_package_for_another_runtime_is_refused(account, tmp_path):
     zip_path = fake_package(tmp_path / "old.zip", python="38")
-    result = run_script("lambda-deploy", "--zip", str(zip_path), env=deploy_env(account))
-    assert result.returncode == 1
-    assert "is not the handler packaged for python3.13 on x86_64" in result.stderr
+    stderr = refused(account, "--create-secret", "--zip", str(zip_path))
+    assert "is not the handler packaged for python3.13 on x86_64" in stderr
     with pytest.raises(client(account["aws"], "lambda").exceptions.ResourceNotFoundException):
         client(account["aws"], "lambda").get_function(FunctionName=FUNCTION)
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"AWS_COGNITO_USER_POOL_ID": None}, "AWS_COGNITO_USER_POOL_ID is not set"),
-    ({"PROD_CONNECTION_URL": None}, "PROD_CONNECTION_URL is not set"),
+    ({"PROD_CONNECTION_URL": None}, "PROD_CONNECTION_URL is not set: --create-secret stores its credentials"),
     ({"LAMBDA_SUBNET_IDS": ""}, "LAMBDA_SUBNET_IDS is not set"),
     ({"LAMBDA_SECURITY_GROUP_IDS": None}, "LAMBDA_SECURITY_GROUP_IDS is not set"),
     ({"PROD_CONNECTION_URL": f"mysql://root:{TEST_PASSWORD}@db/cruddur"},
      "PROD_CONNECTION_URL must be a URL"),
+    ({"PROD_CONNECTION_URL": "postgresql://cruddurroot@db.example.com/cruddur"},
+     "PROD_CONNECTION_URL has no password to store"),
+    ({"PROD_CONNECTION_URL": f"postgresql://:{TEST_PASSWORD}@db.example.com:5432"},
+     "has no username and no dbname"),
     ({"LAMBDA_SUBNET_IDS": "subnet-1,vpc-2"}, "LAMBDA_SUBNET_IDS must be comma-separated subnet-... ids"),
     ({"LAMBDA_SECURITY_GROUP_IDS": 'sg-1"]}'}, "LAMBDA_SECURITY_GROUP_IDS must be comma-separated sg-"),
     ({"LAMBDA_TIMEOUT": "0"}, "LAMBDA_TIMEOUT must be seconds"),
-    ({"AWS_COGNITO_USER_POOL_ID": "us-east-1_Nope"}, "user pool us-east-1_Nope: "),
+    ({"LAMBDA_SECRET_NAME": "no spaces please"},
+     "LAMBDA_SECRET_NAME 'no spaces please' is not a secret name"),
+    ({"AWS_COGNITO_USER_POOL_ID": "us-east-1_Nope"}, "user pool us-east-1_Nope does not exist"),
 ])
 def test_bad_settings_are_clear_errors(no_account, tmp_path, overrides, message):
     zip_path = fake_package(tmp_path / "f.zip")
-    result = run_script("lambda-deploy", "--zip", str(zip_path), env=deploy_env(no_account, **overrides))
-    assert result.returncode == 1
-    assert message in result.stderr
-    assert "==" not in result.stdout  # stopped before the first step
+    stderr = refused(no_account, "--create-secret", "--zip", str(zip_path), **overrides)
+    assert message in stderr
+
+
+def test_bad_settings_change_nothing(no_account, tmp_path):
+    secrets = client(no_account["aws"], "secretsmanager")
+    refused(no_account, "--create-secret", "--zip", str(fake_package(tmp_path / "f.zip")),
+            LAMBDA_SECRET_NAME="cruddur/never-made")
+    with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+        secrets.describe_secret(SecretId="cruddur/never-made")
+
+
+SOME_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cruddur/db-AbCdEf"
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--runtime", "nodejs20.x"], "unknown runtime 'nodejs20.x'"),
-    (["--arch", "mips"], "unknown architecture 'mips'"),
-    (["--zip"], "--zip needs a value"),
-    (["--zip", "/nonexistent.zip"], "/nonexistent.zip is not the handler packaged"),
-    (["deploy"], "unknown argument 'deploy'"),
+    ([], "one of the arguments --create-secret --secret-arn is required"),
+    (["--create-secret", "--secret-arn", SOME_ARN], "not allowed with argument"),
+    (["--secret-arn", "cruddur/db"], "--secret-arn 'cruddur/db' is not a secret's ARN"),
+    (["--create-secret", "--runtime", "nodejs20.x"], "unknown runtime 'nodejs20.x'"),
+    (["--create-secret", "--arch", "mips"], "unknown architecture 'mips'"),
+    (["--create-secret", "--zip"], "argument --zip: expected one argument"),
+    (["--create-secret", "--zip", "/nonexistent.zip"], "/nonexistent.zip is not the handler packaged"),
+    (["--create-secret", "deploy"], "unrecognized arguments: deploy"),
 ])
 def test_bad_arguments_are_clear_errors(no_account, args, message):
-    result = run_script("lambda-deploy", *args, env=deploy_env(no_account))
-    assert result.returncode == 1
-    assert message in result.stderr
+    stderr = refused(no_account, *args)
+    assert message in stderr
+
+
+def make_secret(aws, values) -> str:
+    text = values if isinstance(values, str) else json.dumps(values)
+    name = f"cruddur/{os.urandom(4).hex()}"
+    return client(aws, "secretsmanager").create_secret(Name=name, SecretString=text)["ARN"]
+
+
+@pytest.mark.parametrize(("values", "overrides", "message"), [
+    (None, {}, "ResourceNotFoundException"),
+    ("not json", {}, "is not a JSON object"),
+    ({"username": "u"}, {}, "has no 'password'"),
+    ({"username": "u", "password": TEST_PASSWORD}, {"PROD_CONNECTION_URL": None},
+     "has no 'host': set PROD_CONNECTION_URL"),
+])
+def test_an_unusable_secret_is_refused_before_anything_changes(account, tmp_path, values, overrides, message):
+    arn = SOME_ARN if values is None else make_secret(account["aws"], values)
+    zip_path = str(fake_package(tmp_path / "f.zip"))
+    stderr = refused(account, "--secret-arn", arn, "--zip", zip_path, **overrides)
+    assert message in stderr and arn in stderr
+    with pytest.raises(client(account["aws"], "iam").exceptions.NoSuchEntityException):
+        client(account["aws"], "iam").get_role(RoleName=f"{FUNCTION}-role")

@@ -491,6 +491,34 @@ def test_rows_survive_every_repo_migration(database, folder):
         assert {row["handle"]: row["bio"] for row in before["users"]} == {"alice": None, "bob": None}
 
 
+def test_case_insensitive_handles_refuse_handles_that_differ_only_in_case(database, folder):
+    """users_handle_case_insensitive on a database holding `ChrisFenton` and `chrisfenton`: it
+    names them, changes nothing, and applies once one is renamed."""
+    migrations = repo_migrations()
+    index = [name for _, name in migrations].index("users_handle_case_insensitive")
+    for version, name in migrations[:index]:
+        copy_migration(version, name, folder)
+    run("db-migrate", url=database, folder=folder)
+    with psycopg.connect(database, autocommit=True) as conn:
+        for handle in ("ChrisFenton", "chrisfenton", "bayko", "Alice", "ALICE"):
+            conn.execute("INSERT INTO users (display_name, email, handle) VALUES ('N', 'e@x.test', %s)",
+                         (handle,))
+    copy_migration(*migrations[index], folder)
+
+    result = run("db-migrate", url=database, folder=folder, expect=1)
+
+    assert "handles that differ only in case: 'ALICE', 'Alice'; 'ChrisFenton', 'chrisfenton'" in result.stderr
+    assert "rename all but one of each" in result.stderr
+    assert versions(database)[-1] == migrations[index - 1][0]
+    assert query(database, "SELECT to_regclass('public.users_handle_lower_key')") == [(None,)]
+
+    query(database, "UPDATE users SET handle = handle || '2' WHERE handle IN ('ChrisFenton', 'ALICE')"
+                    " RETURNING 1")
+    run("db-migrate", url=database, folder=folder)
+    with psycopg.connect(database, autocommit=True) as conn, pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute("INSERT INTO users (display_name, email, handle) VALUES ('N', 'e@x.test', 'BAYKO')")
+
+
 def test_database_built_before_migrations_is_baselined(pg, database):
     """The prod case: tables from the old schema.sql, real rows, no schema_migrations."""
     baseline_version, baseline_name = repo_migrations()[0]

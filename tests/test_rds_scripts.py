@@ -221,6 +221,39 @@ def test_create_sets_every_flag(env, ec2, rds, tmp_path):
     assert f"PROD_CONNECTION_URL=postgresql://cruddurroot@{host}:5432/cruddur\n" in result.stdout
 
 
+def test_create_with_a_password_rds_manages(env, rds, tmp_path):
+    """--manage-master-user-password: no password is asked for or sent; RDS keeps it in a secret,
+    whose ARN is printed for bin/lambda-deploy --secret-arn."""
+    path, calls = fake_aws(tmp_path / "log-aws", f'exec "{VENV_BIN}/aws" "$@"')
+    env.update(PATH=path)
+    result = run_script("rds-create", "--manage-master-user-password", env=env, input="")  # no stdin
+    assert result.returncode == 0, result.stderr
+
+    db = describe(rds)
+    assert db["DBInstanceStatus"] == "available"
+    arn = db["MasterUserSecret"]["SecretArn"]
+    assert arn.startswith("arn:aws:secretsmanager:us-east-1:")
+    [create] = [line for line in calls.read_text().splitlines() if " rds create-db-instance " in line]
+    assert "--manage-master-user-password" in create and "--master-user-password" not in create
+    assert f"MASTER_USER_SECRET_ARN={arn}\n" in result.stdout
+    assert f"bin/lambda-deploy --secret-arn {arn}" in result.stdout
+    assert f"aws secretsmanager get-secret-value --secret-id {arn}" in result.stdout
+    assert "PROD_CONNECTION_URL=postgresql://cruddurroot@" in result.stdout
+    assert "~/.pgpass" not in result.stdout  # the password rotates: it is read from the secret
+
+    again = run_script("rds-create", env=env)  # the existing instance: its secret, no password asked
+    assert again.returncode == 0, again.stderr
+    assert "already exists (available)" in again.stdout and f"MASTER_USER_SECRET_ARN={arn}" in again.stdout
+
+
+def test_managed_password_asked_of_an_instance_with_its_own_says_so(env, rds):
+    make_instance(rds)
+    result = run_script("rds-create", "--manage-master-user-password", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "was made with a password of its own: no secret to print" in result.stderr
+    assert "MASTER_USER_SECRET_ARN" not in result.stdout
+
+
 def test_create_engine_version_and_default_group(env, rds):
     env.update(RDS_MASTER_PASSWORD=TEST_PASSWORD, RDS_ENGINE_VERSION="16.4")
     result = run_script("rds-create", env=env)
@@ -317,6 +350,7 @@ def test_create_refuses_no_password_on_stdin(env, rds):
     ({"RDS_INSTANCE_ID": "1st-db"}, [], "RDS_INSTANCE_ID '1st-db'"),
     ({"RDS_WAIT_SECONDS": "soon"}, [], "RDS_WAIT_SECONDS"),
     ({}, ["prod"], "unexpected argument 'prod'"),
+    ({}, ["--manage-master-user-password", "--now"], "unexpected argument '--now'"),
 ])
 def test_create_refuses_bad_settings_before_any_aws_call(env, no_aws, overrides, args, message):
     env.update(RDS_MASTER_PASSWORD=TEST_PASSWORD, **overrides)

@@ -16,11 +16,11 @@ def next_url(response) -> str | None:
     return match.group(1) if match else None
 
 
-def collect(api, url: str, key: str | None = None, headers=None) -> tuple[list[str], int]:
+def collect(client, url: str, key: str | None = None, headers=None) -> tuple[list[str], int]:
     """Every item uuid across the pages, and how many pages there were."""
     seen, pages = [], 0
     while url:
-        response = api.get(url, headers=headers)
+        response = client.get(url, headers=headers)
         assert response.status_code == 200, response.text
         body = response.json()
         seen += [item["uuid"] for item in (body[key] if key else body)]
@@ -30,7 +30,7 @@ def collect(api, url: str, key: str | None = None, headers=None) -> tuple[list[s
 
 # -- GET /api/activities/@<handle> ---------------------------------------------------------
 
-def test_user_feed_has_the_profile_and_their_live_activities(api, db):
+def test_user_feed_has_the_profile_and_their_live_activities(client, db):
     alice, bob = insert_user(db, "alice", "Alice A"), insert_user(db, "bob")
     old = insert_activity(db, alice, "old", age="2 hours")
     new = insert_activity(db, alice, "new", age="1 hour")
@@ -38,7 +38,7 @@ def test_user_feed_has_the_profile_and_their_live_activities(api, db):
     insert_activity(db, bob, "not alice's")
     reply = insert_activity(db, bob, "reply to alice", reply_to=new)
 
-    body = api.get("/api/activities/@alice").json()
+    body = client.get("/api/activities/@alice").json()
 
     assert body["profile"] == {"uuid": alice, "handle": "alice", "display_name": "Alice A",
                                "bio": None, "cruds_count": 2}
@@ -46,34 +46,34 @@ def test_user_feed_has_the_profile_and_their_live_activities(api, db):
     assert [r["uuid"] for r in body["activities"][0]["replies"]] == [reply]
 
 
-def test_user_feed_profile_carries_the_bio(api, db):
+def test_user_feed_profile_carries_the_bio(client, db):
     insert_user(db, "alice")
     db.execute("UPDATE users SET bio = 'Crudding since 2023' WHERE handle = 'alice'")
-    assert api.get("/api/activities/@alice").json()["profile"]["bio"] == "Crudding since 2023"
+    assert client.get("/api/activities/@alice").json()["profile"]["bio"] == "Crudding since 2023"
 
 
-def test_user_feed_pages_with_the_cursor(api, db):
+def test_user_feed_pages_with_the_cursor(client, db):
     alice = insert_user(db, "alice")
     expected = [insert_activity(db, alice, f"c{i}", age=f"{i} minutes") for i in range(45)]
-    seen, pages = collect(api, "/api/activities/@alice?limit=20", key="activities")
+    seen, pages = collect(client, "/api/activities/@alice?limit=20", key="activities")
     assert seen == expected and pages == 3
 
 
-def test_user_feed_of_an_unknown_handle_is_404(api, db):
+def test_user_feed_of_an_unknown_handle_is_404(client, db):
     for handle in ["nobody", "x" * 3000, "a%00b"]:
-        response = api.get(f"/api/activities/@{handle}")
+        response = client.get(f"/api/activities/@{handle}")
         assert response.status_code == 404
         assert response.json() == {"errors": ["user_not_found"]}
 
 
-def test_cruds_count_follows_expiry_edits_and_deletes(api, db):
+def test_cruds_count_follows_expiry_edits_and_deletes(client, db):
     """cruds_count comes from per-period counts a trigger keeps (user_crud_expiries, six hours
     each) plus the current period counted exactly: it is right to the second, and follows edits
     and deletes."""
     alice, bob = insert_user(db, "alice"), insert_user(db, "bob")
 
     def count():
-        return api.get("/api/activities/@alice").json()["profile"]["cruds_count"]
+        return client.get("/api/activities/@alice").json()["profile"]["cruds_count"]
 
     soon = insert_activity(db, alice, "expires in 2 s", expires_in="2 seconds")
     later = insert_activity(db, alice, "expires in 2 hours", expires_in="2 hours")
@@ -92,80 +92,80 @@ def test_cruds_count_follows_expiry_edits_and_deletes(api, db):
     assert count() == 1
 
 
-def test_user_feed_with_no_activities(api, db):
+def test_user_feed_with_no_activities(client, db):
     insert_user(db, "quiet")
-    body = api.get("/api/activities/@quiet").json()
+    body = client.get("/api/activities/@quiet").json()
     assert body["activities"] == [] and body["profile"]["cruds_count"] == 0
 
 
 # -- GET /api/activities/@<handle>/status/<uuid> --------------------------------------------
 
-def test_status_shows_the_activity_and_its_replies_oldest_first(api, db):
+def test_status_shows_the_activity_and_its_replies_oldest_first(client, db):
     alice, bob = insert_user(db, "alice"), insert_user(db, "bob")
     activity = insert_activity(db, alice, "the crud", age="3 hours")
     first = insert_activity(db, bob, "first", age="2 hours", reply_to=activity)
     second = insert_activity(db, alice, "second", age="1 hour", reply_to=activity)
     insert_activity(db, bob, "expired", expires_in="-1 minute", reply_to=activity)
 
-    body = api.get(f"/api/activities/@alice/status/{activity}").json()
+    body = client.get(f"/api/activities/@alice/status/{activity}").json()
 
     assert body["activity"]["uuid"] == activity and body["activity"]["message"] == "the crud"
     assert [r["uuid"] for r in body["replies"]] == [first, second]
 
 
-def test_status_replies_page_oldest_first(api, db):
+def test_status_replies_page_oldest_first(client, db):
     alice = insert_user(db, "alice")
     activity = insert_activity(db, alice, "the crud", age="3 hours")
     expected = [insert_activity(db, alice, f"r{i}", age=f"{100 - i} minutes", reply_to=activity)
                 for i in range(25)]
-    seen, pages = collect(api, f"/api/activities/@alice/status/{activity}?limit=10", key="replies")
+    seen, pages = collect(client, f"/api/activities/@alice/status/{activity}?limit=10", key="replies")
     assert seen == expected and pages == 3
 
 
-def test_status_of_someone_elses_activity_is_404(api, db):
+def test_status_of_someone_elses_activity_is_404(client, db):
     insert_user(db, "alice")
     bobs = insert_activity(db, insert_user(db, "bob"), "bob's")
-    response = api.get(f"/api/activities/@alice/status/{bobs}")
+    response = client.get(f"/api/activities/@alice/status/{bobs}")
     assert response.status_code == 404
     assert response.json() == {"errors": ["activity_not_found"]}
 
 
-def test_status_of_an_expired_or_unknown_activity_is_404(api, db):
+def test_status_of_an_expired_or_unknown_activity_is_404(client, db):
     alice = insert_user(db, "alice")
     expired = insert_activity(db, alice, "gone", expires_in="-1 second")
     for target in [expired, "8d4d5c3e-1111-4222-8333-944444444444"]:
-        assert api.get(f"/api/activities/@alice/status/{target}").status_code == 404
+        assert client.get(f"/api/activities/@alice/status/{target}").status_code == 404
 
 
-def test_status_with_a_malformed_uuid_is_400(api, db):
-    response = api.get("/api/activities/@alice/status/not-a-uuid")
+def test_status_with_a_malformed_uuid_is_400(client, db):
+    response = client.get("/api/activities/@alice/status/not-a-uuid")
     assert response.status_code == 400
     assert response.json() == {"errors": ["uuid_invalid"]}
 
 
 # -- GET /api/users/@<handle>/short -----------------------------------------------------------
 
-def test_user_short(api, db):
+def test_user_short(client, db):
     alice = insert_user(db, "alice", "Alice A")
-    assert api.get("/api/users/@alice/short").json() == {
+    assert client.get("/api/users/@alice/short").json() == {
         "uuid": alice, "handle": "alice", "display_name": "Alice A"}
 
 
-def test_user_short_unknown_is_404(api, db):
-    response = api.get("/api/users/@nobody/short")
+def test_user_short_unknown_is_404(client, db):
+    response = client.get("/api/users/@nobody/short")
     assert response.status_code == 404
     assert response.json() == {"errors": ["user_not_found"]}
 
 
 # -- GET /api/activities/search ---------------------------------------------------------------
 
-def test_search_is_case_insensitive_newest_first_and_live_only(api, db):
+def test_search_is_case_insensitive_newest_first_and_live_only(client, db):
     alice = insert_user(db, "alice")
     older = insert_activity(db, alice, "I love CRUDDUR", age="2 hours")
     newer = insert_activity(db, alice, "cruddur is great", age="1 hour")
     insert_activity(db, alice, "cruddur expired", expires_in="-1 minute")
     insert_activity(db, alice, "unrelated")
-    response = api.get("/api/activities/search", params={"term": "CrUdDuR"})
+    response = client.get("/api/activities/search", params={"term": "CrUdDuR"})
     assert [a["uuid"] for a in response.json()] == [newer, older]
 
 
@@ -174,20 +174,20 @@ def test_search_is_case_insensitive_newest_first_and_live_only(api, db):
     ("a_b", ["a_b literal"]),
     ("c\\d", ["back c\\d slash"]),
 ])
-def test_search_takes_wildcards_literally(api, db, term, matches):
+def test_search_takes_wildcards_literally(client, db, term, matches):
     alice = insert_user(db, "alice")
     for message in ["got 100% right", "got 1000 wrong", "a_b literal", "axb not", "back c\\d slash",
                     "back cd not"]:
         insert_activity(db, alice, message)
-    found = [a["message"] for a in api.get("/api/activities/search", params={"term": term}).json()]
+    found = [a["message"] for a in client.get("/api/activities/search", params={"term": term}).json()]
     assert found == matches
 
 
-def test_search_pages_with_the_cursor(api, db):
+def test_search_pages_with_the_cursor(client, db):
     alice = insert_user(db, "alice")
     expected = [insert_activity(db, alice, f"needle {i}", age=f"{i} minutes") for i in range(30)]
     insert_activity(db, alice, "hay")
-    seen, pages = collect(api, "/api/activities/search?term=needle&limit=12")
+    seen, pages = collect(client, "/api/activities/search?term=needle&limit=12")
     assert seen == expected and pages == 3
 
 
@@ -196,23 +196,23 @@ def test_search_pages_with_the_cursor(api, db):
     ({"term": "ab"}, "search_term_too_short"), ({"term": "x" * 101}, "search_term_too_long"),
     ({"term": "abc\u0000"}, "search_term_invalid_characters"),
 ])
-def test_search_term_problems_are_422(api, db, params, code):
-    response = api.get("/api/activities/search", params=params)
+def test_search_term_problems_are_422(client, db, params, code):
+    response = client.get("/api/activities/search", params=params)
     assert response.status_code == 422
     assert response.json() == {"errors": [code]}
 
 
-def test_search_with_sql_fragments_finds_nothing_and_breaks_nothing(api, db):
+def test_search_with_sql_fragments_finds_nothing_and_breaks_nothing(client, db):
     insert_activity(db, insert_user(db, "alice"), "hello")
     for term in ["' OR 1=1 --", "%' OR '1'='1", "); DROP TABLE users; --"]:
-        response = api.get("/api/activities/search", params={"term": term})
+        response = client.get("/api/activities/search", params={"term": term})
         assert response.status_code == 200 and response.json() == []
     assert db.execute("SELECT count(*) FROM users").fetchone() == (1,)
 
 
 # -- GET /api/activities/notifications ----------------------------------------------------------
 
-def test_notifications_are_replies_by_others_to_my_activities(api, db, cognito):
+def test_notifications_are_replies_by_others_to_my_activities(client, db, cognito):
     alice = insert_user(db, "alice", cognito_user_id="sub-alice")
     bob, carol = insert_user(db, "bob"), insert_user(db, "carol")
     mine = insert_activity(db, alice, "mine", age="5 hours")
@@ -223,27 +223,27 @@ def test_notifications_are_replies_by_others_to_my_activities(api, db, cognito):
     insert_activity(db, carol, "to bob", reply_to=theirs)
     insert_activity(db, bob, "expired", expires_in="-1 minute", reply_to=mine)
 
-    response = api.get("/api/activities/notifications", headers=cognito.headers("sub-alice"))
+    response = client.get("/api/activities/notifications", headers=cognito.headers("sub-alice"))
 
     assert [a["uuid"] for a in response.json()] == [from_carol, from_bob]
 
 
-def test_notifications_page_with_the_cursor(api, db, cognito):
+def test_notifications_page_with_the_cursor(client, db, cognito):
     alice = insert_user(db, "alice", cognito_user_id="sub-alice")
     bob = insert_user(db, "bob")
     mine = insert_activity(db, alice, "mine", age="5 hours")
     expected = [insert_activity(db, bob, f"r{i}", age=f"{i} minutes", reply_to=mine) for i in range(25)]
-    seen, pages = collect(api, "/api/activities/notifications?limit=10",
+    seen, pages = collect(client, "/api/activities/notifications?limit=10",
                           headers=cognito.headers("sub-alice"))
     assert seen == expected and pages == 3
 
 
 # -- the contract itself -----------------------------------------------------------------------
 
-def test_openapi_document_is_served(api):
+def test_openapi_document_is_served(client):
     import yaml
 
-    response = api.get("/api/openapi.yml")
+    response = client.get("/api/openapi.yml")
     assert response.status_code == 200
     spec = yaml.safe_load(response.text)
     assert spec["openapi"].startswith("3.1")

@@ -117,11 +117,12 @@ def cmdlines_under(*roots: int) -> dict[int, str]:
     return {pid: lines[pid] for pid in tree if pid in lines}
 
 
-def test_credentials_never_reach_a_command_line(pg, app_role_url, tmp_path):
+@pytest.mark.e2e
+def test_credentials_never_reach_a_command_line(app_db_url, app_role_url, tmp_path):
     """The scripts hand the password to psql in the environment, the API gets it in the environment:
     `ps` shows neither the password nor the URL while they run."""
     process = subprocess.Popen([str(ROOT / "bin" / "db-connect"), "--", "-c", "SELECT pg_sleep(1.5)"],
-                               env=script_env(CONNECTION_URL=pg.url("cruddur")), cwd="/",
+                               env=script_env(CONNECTION_URL=app_db_url), cwd="/",
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     api = ApiServer(app_role_url, workers=1).start(tmp_path / "api.log")
     try:
@@ -209,16 +210,16 @@ FRONTEND = "http://frontend.test:3000"
 
 @pytest.mark.parametrize("origin", ["http://evil.test", "null", FRONTEND + ".evil.test",
                                     "http://frontend.test", "https://frontend.test:3000", "http://frontend.test:3001"])
-def test_cors_preflight_and_errors_answer_only_the_frontend(api, db, origin):
-    preflight = api.request("OPTIONS", "/api/activities", headers={
+def test_cors_preflight_and_errors_answer_only_the_frontend(client, db, origin):
+    preflight = client.request("OPTIONS", "/api/activities", headers={
         "Origin": origin, "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "Authorization, Content-Type"})
     assert "Access-Control-Allow-Origin" not in preflight.headers
     assert "Access-Control-Allow-Credentials" not in preflight.headers
-    error = api.post("/api/activities", json={}, headers={"Origin": origin})
+    error = client.post("/api/activities", json={}, headers={"Origin": origin})
     assert error.status_code == 401 and "Access-Control-Allow-Origin" not in error.headers
 
-    allowed = api.post("/api/activities", json={}, headers={"Origin": FRONTEND})
+    allowed = client.post("/api/activities", json={}, headers={"Origin": FRONTEND})
     assert allowed.headers["Access-Control-Allow-Origin"] == FRONTEND  # errors readable by the frontend
     assert "Origin" in allowed.headers["Vary"]
     assert "Access-Control-Allow-Credentials" not in allowed.headers  # tokens, not cookies

@@ -16,9 +16,10 @@ The page latencies the targets compare (one connection) are measured at the smal
 largest size in turns, with an API on each (a copy of the smallest database as its reads saw it),
 so that both come from the same minute.
 
-It writes bench/results.md (a markdown table and the issue's targets, met or missed) and
-bench/PLANS.md (EXPLAIN (ANALYZE, BUFFERS) of every list query at the largest size, as the API
-runs it), and prints the table.
+It writes its latest run, and nothing else, to bench/results.md (a markdown table, the targets
+met or missed, and the query-plan check) and bench/PLANS.md (EXPLAIN (ANALYZE, BUFFERS) of every
+list query at the largest size, as the API runs it), and prints the results. Each run replaces
+both files: history is git's. How to read them: docs/benchmark.md.
 
 With --pooled the API reaches PostgreSQL through a PgBouncer in transaction mode (DB_POOLER=
 transaction) that has a quarter as many server connections as the API has client connections,
@@ -372,12 +373,17 @@ class Row:
     split: list[int] = field(default_factory=list)  # wrk's connections per worker, mid-run
 
 
+ROUTES = ("home", "user", "search", "notifications", "create")
+
+
 @dataclass
 class Run:
     duration: float
     pooled: bool = False
+    routes: tuple[str, ...] = ROUTES  # the routes measured (the plans are of every list route)
     rows: list[Row] = field(default_factory=list)
-    plans: str = ""
+    plans: str = ""  # PLANS.md: the plans themselves
+    plan_checks: list[str] = field(default_factory=list)  # one line per plan, for results.md
     notes: list[str] = field(default_factory=list)
 
 
@@ -606,7 +612,8 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workd
             conn.execute(f'CREATE DATABASE "{dbname}_baseline" TEMPLATE "{dbname}"')
         kept = Baseline(size, f"{dbname}_baseline", pg.url(f"{dbname}_baseline"), cases)
     if explain:
-        run.plans = explain_plans(url, cases, size)
+        run.plans, run.plan_checks = explain_plans(url, cases, size)
+    cases = [case for case in cases if case.route in run.routes]
     with contextlib.ExitStack() as stack:
 
         def api_for(dbname: str, db_url: str) -> Server:
@@ -741,15 +748,20 @@ def measure_api(run: Run, size: int, api: Server, cases: list[Case], workdir: Pa
 
 # -- plans --------------------------------------------------------------------------------------
 
-def explain_plans(url: str, cases: list[Case], size: int) -> str:
+def explain_plans(url: str, cases: list[Case], size: int) -> tuple[str, list[str]]:
     """EXPLAIN (ANALYZE, BUFFERS) of every list query as the API runs it: a generic plan of the
-    prepared statement (force_generic_plan), or, for a query planned every call, its custom plan."""
+    prepared statement (force_generic_plan), or, for a query planned every call, its custom plan.
+    Returns the PLANS.md text and the check, one line per plan, that results.md shows."""
     out = [f"# Query plans at {size:,} activities", "",
-           "Written by `bin/bench` (tools/bench.py): `EXPLAIN (ANALYZE, BUFFERS)` of each list query",
-           "with the plan the API gets: the generic plan of the prepared statement",
-           "(`plan_cache_mode=force_generic_plan`, lib/db.py), or, for search (`-- plan: every",
-           "call`), the plan made for its parameters. The check under each plan: no sequential",
-           "scan of `activities` and no sort of more rows than a page holds.", ""]
+           "Written by `bin/bench` (tools/bench.py) for its latest run; each run replaces it.",
+           "`EXPLAIN (ANALYZE, BUFFERS)` of each list query with the plan the API gets: the generic",
+           "plan of the prepared statement (`plan_cache_mode=force_generic_plan`,",
+           "docs/decisions/0003-generic-plans.md), or, for search (`-- plan: every call`), the plan",
+           "made for its parameters. The check under each plan: no sequential scan of `activities`",
+           "and no sort of more rows than a page holds (docs/decisions/0006-keyset-paging.md).", ""]
+    checks = [f"## Query plans at {size:,} activities", "",
+              "Each list query as the API runs it (its plans: PLANS.md beside this file), checked for"
+              " a sequential scan of `activities` or a sort of more rows than a page holds:", ""]
     for case in cases:
         if case.route == "create":
             continue
@@ -780,7 +792,18 @@ def explain_plans(url: str, cases: list[Case], size: int) -> str:
         out += [f"## {case.route}, {case.page} page (`db/sql/{case.sql_name}.sql`)", "",
                 f"Parameters: `{json.dumps(case.params)}`; {verdict}.", "", "```",
                 *plan, "```", ""]
-    return "\n".join(out)
+        checks.append(f"- {case.route}, {case.page} page (`{case.sql_name}.sql`): {verdict};"
+                      f" {plan_cost(plan)}.")
+    return "\n".join(out), checks
+
+
+def plan_cost(plan: list[str]) -> str:
+    """The plan's execution time and the buffers its top node touched, as EXPLAIN gives them."""
+    run = next((m.group(1) for line in plan if (m := re.search(r"Execution Time: ([\d.]+) ms", line))),
+               None)
+    buffers = next((m.group(1) for line in plan if (m := re.search(r"Buffers: shared (.+)", line))),
+                   None)
+    return ", ".join(filter(None, (run and f"{run} ms", buffers and f"buffers {buffers}"))) or "no timing"
 
 
 def plan_problems(plan: list[str]) -> list[str]:
@@ -893,8 +916,9 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
         "not full yet).",
         "Deep page: the page that starts in the middle of the list, through its cursor.",
         "conns/worker: how the API's workers shared wrk's 16 connections during the measurement",
-        "(what moves p99 most from run to run: README, Performance).", "",
-        "## Targets", "", *targets(run), "", *run.notes,
+        "(what moves p99 most from run to run: docs/benchmark.md).", "",
+        "## Targets", "", *targets(run), "",
+        *([*run.plan_checks, ""] if run.plan_checks else []), *run.notes,
     ]
     text = "\n".join(lines).rstrip() + "\n"
     path.write_text(text)
@@ -916,7 +940,7 @@ def describe_server() -> str:
 def describe_scheduler() -> str:
     """Linux's autogroup setting: with it on, the scheduler shares the cores between sessions
     (every PostgreSQL backend is one) before threads, which changes what the API gets of them
-    (README, Performance)."""
+    (docs/decisions/0009-workers-in-sessions-of-their-own.md)."""
     try:
         enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip()
     except OSError:
@@ -940,7 +964,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path,
                         help="default bench/results.md, or bench/results-pooled.md with --pooled")
     parser.add_argument("--plans", type=Path, default=BENCH / "PLANS.md")
+    parser.add_argument("--routes", default=",".join(ROUTES),
+                        help=f"the routes to measure, comma-separated (default all: {','.join(ROUTES)});"
+                             " the plans are of every list route")
     args = parser.parse_args(argv)
+    routes = tuple(args.routes.split(","))
+    if not set(routes) <= set(ROUTES):
+        parser.error(f"--routes: each one of {', '.join(ROUTES)}")
     args.output = args.output or BENCH / ("results-pooled.md" if args.pooled else "results.md")
     if args.activities < 100:
         parser.error("--activities must be at least 100")
@@ -963,7 +993,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sizes = sorted({s for s in (1_000, 100_000) if s < args.activities} | {args.activities})
     started = time.monotonic()
-    run = Run(args.duration, pooled=args.pooled)
+    run = Run(args.duration, pooled=args.pooled, routes=routes)
     if args.pooled:
         clients, servers = pooler_connections()
         run.notes.append(

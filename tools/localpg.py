@@ -160,6 +160,7 @@ class LocalPostgres:
         if not self.datadir.exists():
             self.datadir.parent.mkdir(parents=True, exist_ok=True)
             self.datadir.symlink_to(real, target_is_directory=True)
+        (real.parent / f"{real.name}.origin").write_text(f"{self.datadir}\n")
 
     # -- commands -------------------------------------------------------------
     def _run(self, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -226,10 +227,27 @@ class LocalPostgres:
     def is_running(self) -> bool:
         return self._run("pg_ctl", "status", "-D", str(self.real_datadir), check=False).returncode == 0
 
-    def start(self, timeout: int = 60) -> None:
+    def running_port(self) -> int | None:
+        """The port the server of this data directory listens on, when it runs."""
+        if not (self.initialized and self.is_running()):
+            return None
+        try:  # postmaster.pid: pid, data directory, start time, port, ...
+            return int((self.real_datadir / "postmaster.pid").read_text().splitlines()[3])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def start(self, timeout: int = 60) -> str:
+        """Start the server, or keep the one of this data directory that is running (left by a
+        killed bin/dev, say), restarted if it listens on another port. Says which it did."""
         self.init()
-        if self.is_running():
-            return
+        running = self.running_port()
+        if running == self.port:
+            return "reused"
+        if running is not None:
+            self.stop()
+        owner = port_owner(self.port)
+        if owner is not None:
+            raise RuntimeError(f"port {self.port} is taken by {owner}")
         logfile = self.real_datadir / "server.log"
         result = self._run(
             "pg_ctl", "start", "-w", "-t", str(timeout), "-D", str(self.real_datadir),
@@ -238,6 +256,7 @@ class LocalPostgres:
         if result.returncode != 0:
             tail = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else ""
             raise RuntimeError(f"postgres did not start on port {self.port}:\n{result.stderr}\n{tail}")
+        return "restarted" if running is not None else "started"
 
     def stop(self, mode: str = "fast") -> None:
         if self.initialized and self.is_running():
@@ -248,10 +267,55 @@ class LocalPostgres:
         shutil.rmtree(self.real_datadir, ignore_errors=True)
         if self.datadir.is_symlink():
             self.datadir.unlink()
+            (self.real_datadir.parent / f"{self.real_datadir.name}.origin").unlink(missing_ok=True)
 
     def url(self, dbname: str = "postgres", user: str = "postgres") -> str:
         secret = f":{self.password}" if self.password else ""
         return f"postgresql://{user}{secret}@127.0.0.1:{self.port}/{dbname}"
+
+
+def port_owner(port: int) -> str | None:
+    """What listens on 127.0.0.1:`port`, in words and with how to stop it; None when nothing does.
+    A PostgreSQL server is named by its data directory (the one bin/dev was given, when it is a
+    shared one), found through /proc: the listening socket's inode, the process holding it."""
+    import socket
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) != 0:
+            return None
+    datadir = _postgres_datadir_listening_on(port)
+    if datadir is None:
+        return "another program (not a PostgreSQL of this project's that can be seen here)"
+    origin = datadir.parent / f"{datadir.name}.origin"
+    shown = origin.read_text().strip() if origin.exists() else str(datadir)
+    return (f"the PostgreSQL of data directory {shown}: stop it with"
+            f" `python3 {Path(__file__).resolve()} stop --datadir {shown}`, or choose another"
+            " port (LOCAL_PG_PORT)")
+
+
+def _postgres_datadir_listening_on(port: int) -> Path | None:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:  # LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if not any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                continue
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to look at
+            continue
+        if b"-D" in argv[:-1]:
+            return Path(argv[argv.index(b"-D") + 1].decode())
+    return None
 
 
 def wait_for_port(port: int, timeout: float = 30) -> None:
@@ -278,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     pg = LocalPostgres(args.datadir, args.port)
     try:
         if args.command == "start":
-            pg.start()
+            how = pg.start()
+            if how != "started":
+                print(f"{how} the PostgreSQL left running in {args.datadir}")
         elif args.command == "stop":
             pg.stop()
         else:

@@ -10,7 +10,8 @@ A token that passed is remembered until its `exp` (the last VERIFIED_TOKENS of
 them, per process): checking an RS256 signature costs more CPU than the rest of
 a request, and the frontend sends the same token with every call for an hour.
 Nothing is lost by it: a Cognito access token cannot be revoked before its
-`exp` for an API that checks signatures, remembered or not.
+`exp` for an API that checks signatures, remembered or not
+(docs/decisions/0012-remember-verified-tokens.md).
 """
 
 from __future__ import annotations

@@ -16,8 +16,7 @@ Queries live one per file in db/sql/<resource>/<verb_noun>.sql and are run by
 name with bound parameters; Postgres builds the JSON, the helpers hand back its
 text untouched.
 
-What a request costs is mostly round trips, planning and Python, so (bench/results.md
-has the measurements):
+What a request costs is mostly round trips, planning and Python, so:
 - connections are in autocommit: every service runs one statement, which is its
   own transaction; that saves a BEGIN and a COMMIT round trip per request. A
   service that needs several statements in one transaction wraps them in
@@ -30,9 +29,11 @@ has the measurements):
   (DB_PLAN_CACHE_MODE): with a LIMIT that is a parameter, Postgres would
   otherwise judge the generic plan too dear and plan every call again. A query
   whose best plan depends on its parameters (search) says `-- plan: every call`
-  and is sent with its values bound client-side, so it is planned for them;
+  and is sent with its values bound client-side, so it is planned for them
+  (docs/decisions/0003-generic-plans.md);
 - query_row() speaks to libpq directly, in text format both ways: the result is
-  one JSON text, so psycopg's adaptation of each value would only cost time.
+  one JSON text, so psycopg's adaptation of each value would only cost time
+  (docs/decisions/0004-libpq-text-path.md).
 """
 
 from __future__ import annotations
@@ -263,7 +264,8 @@ class Database:
 
 class DatabaseErrors:
     """`with DATABASE_ERRORS:` turns database failures into 503 ApiErrors with Retry-After. A
-    class, not a @contextmanager generator: it is entered on every request."""
+    class, not a @contextmanager generator: it is entered on every request
+    (docs/decisions/0013-fewer-layers-per-read.md)."""
 
     def __enter__(self) -> None:
         return None
@@ -344,8 +346,8 @@ def query_row(conn: Connection, name: str, params: dict | None = None) -> tuple[
     The query goes straight to libpq (psycopg's pq layer), parameters and result in text format,
     the statement prepared once per connection: a list query's result is one JSON text that the
     response passes on, so psycopg's adaptation of each value would only cost time
-    (bench/results.md). A query planned every call is sent with its values bound client-side
-    (psycopg quotes them), so Postgres plans it for them."""
+    (docs/decisions/0004-libpq-text-path.md). A query planned every call is sent with its values
+    bound client-side (psycopg quotes them), so Postgres plans it for them."""
     query = load_query(name)
     params = params or {}
     pgconn = conn.pgconn

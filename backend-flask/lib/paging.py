@@ -3,7 +3,7 @@
 The cursor encodes the (created_at, uuid) of the last item shown; the next page
 is every row strictly past it in the list's order ((created_at, uuid) descending
 for feeds, ascending for a thread's replies), which an index serves at the same
-cost however deep the page is.
+cost however deep the page is (docs/decisions/0006-keyset-paging.md).
 """
 
 from __future__ import annotations
@@ -63,8 +63,9 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 
 def query_args(request: Request) -> MultiDict | dict:
-    """request.args, or {} when the query string is empty (most feed requests): werkzeug's parse
-    of an empty one and its lookups that miss (each raises a KeyError inside) cost 12 µs."""
+    """request.args, or {} when the query string is empty (most feed requests): an empty one is
+    not worth werkzeug's parse and its lookups that miss, each raising a KeyError inside
+    (docs/decisions/0013-fewer-layers-per-read.md)."""
     return request.args if request.environ.get("QUERY_STRING") else {}
 
 

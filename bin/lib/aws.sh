@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# bin/lib/aws.sh: the aws CLI and the cruddur RDS instance, for the bin/rds-* and bin/lambda-* scripts.
+# bin/lib/aws.sh: the aws CLI and the cruddur RDS instance, for the bin/rds-* scripts.
 # Sourced after common.sh.
 
 RDS_INSTANCE_ID="${RDS_INSTANCE_ID:-cruddur-db-instance}"
@@ -8,6 +8,7 @@ RDS_DB_NAME=cruddur
 # Creating takes 5-20 minutes, starting and stopping a few: 30 minutes is a generous bound.
 RDS_WAIT_SECONDS="${RDS_WAIT_SECONDS:-1800}"
 RDS_POLL_SECONDS="${RDS_POLL_SECONDS:-15}"
+RDS_SECRET_ARN="" # the master password's secret, when RDS manages it (bin/rds-create sets it)
 AWS_BIN=""
 
 # find_aws: the aws CLI (PATH first, then the project's .venv) into AWS_BIN.
@@ -92,13 +93,19 @@ rds_wait_for() {
 }
 
 # rds_print_url: the PROD_CONNECTION_URL for the instance, without a password (libpq finds it in
-# ~/.pgpass, or the user writes it into the URL in .env as .env.example shows).
+# ~/.pgpass, or the user writes it into the URL in .env as .env.example shows); when RDS keeps the
+# master password (RDS_SECRET_ARN set), where it is.
 rds_print_url() {
   if [[ -z "${RDS_HOST}" || "${RDS_HOST}" == None ]]; then
     echo "no endpoint yet (the instance is ${RDS_STATUS})"
     return 0
   fi
   echo "PROD_CONNECTION_URL=postgresql://${RDS_MASTER_USERNAME}@${RDS_HOST}:${RDS_PORT}/${RDS_DB_NAME}"
+  if [[ -n "${RDS_SECRET_ARN}" ]]; then
+    echo "(no password in it: RDS keeps the master password in Secrets Manager and rotates it;"
+    echo " read it with: aws secretsmanager get-secret-value --secret-id ${RDS_SECRET_ARN} --query SecretString)"
+    return 0
+  fi
   echo "(no password in it: add a line host:port:database:user:password for it to ~/.pgpass,"
   echo " or write the master password into the URL in .env as .env.example shows, URL-encoded)"
 }

@@ -21,18 +21,41 @@ warn() { printf '%s%s%s\n' "${RED}" "$*" "${RESET}" >&2; }
 # die TEXT: an error on stderr and exit 1.
 die() { warn "error: $*"; exit 1; }
 
-# ensure_venv: make .venv and install the pinned requirements when they changed.
-ensure_venv() {
-  local stamp="${VENV}/.requirements.sha256" wanted
-  wanted="$(cat "${ROOT}/requirements-dev.txt" "${ROOT}/backend-flask/requirements.txt" | sha256sum | cut -d' ' -f1)"
-  if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${wanted}" ]]; then
-    return 0
-  fi
-  label "installing pinned requirements into .venv (first run, or they changed)"
+UV_VERSION="0.13.9"  # the installer, bootstrapped into .venv with pip
+
+# A layer of requirements is the pinned file bin/lock writes for one script, holding every pin of
+# the layers below it: dev (bin/dev: the API and a local PostgreSQL) or test (bin/test: dev's and
+# the test stack).
+requirements_file() { printf '%s\n' "${ROOT}/requirements-$1.txt"; }
+
+# installed LAYER: are LAYER's requirements, as they are now, in .venv?
+installed() {
+  local stamp="${VENV}/.installed-$1"
+  [[ -f "${stamp}" ]] && sha256sum --status -c "${stamp}" 2>/dev/null
+}
+
+# ensure_uv: .venv with uv in it.
+ensure_uv() {
   if [[ ! -x "${VENV}/bin/python" ]]; then
     "${PYTHON:-python3}" -m venv "${VENV}" || die "could not create ${VENV} (is python3 -m venv available?)"
   fi
-  "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r "${ROOT}/requirements-dev.txt" || die "pip install failed"
-  printf '%s\n' "${wanted}" > "${stamp}"
+  if [[ "$("${VENV}/bin/uv" --version 2>/dev/null)" != "uv ${UV_VERSION}"* ]]; then
+    "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check "uv==${UV_VERSION}" 2>/dev/null \
+      || die "could not install uv ${UV_VERSION} with pip (is PyPI reachable?)"
+  fi
+}
+
+# ensure_venv LAYER: install LAYER's pinned requirements into .venv, unless they are in already
+# (test's include dev's, with the same pins).
+ensure_venv() {
+  local layer="$1" file
+  if installed "${layer}" || { [[ "${layer}" == dev ]] && installed test; }; then
+    return 0
+  fi
+  label "installing the ${layer} requirements into .venv (first run, or they changed)"
+  ensure_uv
+  file="$(requirements_file "${layer}")"
+  "${VENV}/bin/uv" pip install --quiet --python "${VENV}/bin/python" -r "${file}" \
+    || die "installing ${file} failed"
+  sha256sum "${file}" > "${VENV}/.installed-${layer}"
 }

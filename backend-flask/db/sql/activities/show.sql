@@ -5,7 +5,7 @@
 WITH activity AS (
   SELECT i.*
   FROM public.activity_items i
-  WHERE i.uuid = %(uuid)s::uuid AND i.handle = %(handle)s AND i.expires_at > now()
+  WHERE i.uuid = %(uuid)s::uuid AND lower(i.handle) = lower(%(handle)s) AND i.expires_at > now()
 ),
 candidates AS (
   SELECT i.*

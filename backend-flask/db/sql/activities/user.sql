@@ -14,7 +14,7 @@ WITH profile AS (
               AND a.expires_at > now()
               AND a.expires_at < public.expiry_period(now()) + interval '6 hours') AS cruds_count
   FROM public.users u
-  WHERE u.handle = %(handle)s
+  WHERE lower(u.handle) = lower(%(handle)s)
 ),
 candidates AS (
   -- the columns of public.activity_items. The user is a value here (the subquery), not a join,

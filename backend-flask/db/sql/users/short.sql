@@ -2,4 +2,4 @@
 -- Params: handle.
 -- Returns: body (JSON object text).
 SELECT row_to_json(u)::text AS body
-FROM (SELECT uuid, handle, display_name FROM public.users WHERE handle = %(handle)s) u;
+FROM (SELECT uuid, handle, display_name FROM public.users WHERE lower(handle) = lower(%(handle)s)) u;

@@ -1,0 +1,113 @@
+"""The API's pure functions, called directly: cursors, the search pattern, input validation, the
+query loader, the server's settings. No database, no server."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from support import BACKEND
+
+sys.path.insert(0, str(BACKEND))
+
+from lib import paging, validation
+from lib.db import load_query
+from lib.errors import ApiError
+from serve import server_settings
+from services.search_activities import like_pattern
+
+
+def codes(call, *args) -> tuple[int, list[str]]:
+    with pytest.raises(ApiError) as raised:
+        call(*args)
+    return raised.value.status, raised.value.codes
+
+
+# -- cursors ---------------------------------------------------------------------------------------
+
+def test_a_cursor_decodes_to_what_it_encodes_in_canonical_form():
+    cursor = paging.encode_cursor("2026-12-04 03:04:27.368328+00", "2ACC6EE9-57CE-42E3-87C4-AA5655F85D92")
+    assert "=" not in cursor and "/" not in cursor and "+" not in cursor  # URL-safe as it is
+    assert paging.decode_cursor(cursor) == ("2026-12-04T03:04:27.368328+00:00",
+                                            "2acc6ee9-57ce-42e3-87c4-aa5655f85d92")
+
+
+@pytest.mark.parametrize("cursor", [
+    "", "not base64!", paging.encode_cursor("2026-12-04 03:04:27", "2acc6ee9-57ce-42e3-87c4-aa5655f85d92"),
+    paging.encode_cursor("yesterday+00", "2acc6ee9-57ce-42e3-87c4-aa5655f85d92"),
+    paging.encode_cursor("2026-12-04 03:04:27+00", "not-a-uuid"), "QQ" * 101,
+], ids=["empty", "not base64", "no offset", "not a time", "not a uuid", "too long"])
+def test_a_bad_cursor_is_a_400(cursor):
+    assert codes(paging.decode_cursor, cursor) == (400, ["cursor_invalid"])
+
+
+# -- search ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("term,pattern", [
+    ("cat", "%cat%"), ("100%", "%100\\%%"), ("a_b", "%a\\_b%"), ("c:\\dir", "%c:\\\\dir%"),
+])
+def test_like_pattern_takes_the_term_literally(term, pattern):
+    assert like_pattern(term) == pattern
+
+
+# -- validation ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body,text,errors", [
+    ({"message": "  hi  "}, "hi", []),
+    ({"message": "é" * 280}, "é" * 280, []),
+    ({"message": "x" * 281}, "x" * 281, ["message_exceed_max_chars"]),
+    ({"message": " \n "}, "", ["message_blank"]),
+    ({}, "", ["message_blank"]),
+    ({"message": 12}, "", ["message_invalid"]),
+    ({"message": "nul \x00 inside"}, "nul \x00 inside", ["message_invalid_characters"]),
+    ({"message": "lone \ud800"}, "lone \ud800", ["message_invalid_characters"]),
+])
+def test_message_is_trimmed_and_its_problems_listed(body, text, errors):
+    found: list[str] = []
+    assert validation.message(body, found) == text
+    assert found == errors
+
+
+@pytest.mark.parametrize("text,storable", [
+    ("line\nand\ttab", True), ("bell\x07", False), ("nul\x00", False), ("\ud83d", False), ("😀", True),
+])
+def test_storable_text(text, storable):
+    assert validation.is_storable_text(text) is storable
+
+
+def test_uuid_param_is_canonical_or_a_400():
+    canonical = "2acc6ee9-57ce-42e3-87c4-aa5655f85d92"
+    assert validation.uuid_param(canonical.upper()) == canonical
+    for bad in ("2acc6ee957ce42e387c4aa5655f85d92", "{2acc6ee9-57ce-42e3-87c4-aa5655f85d9}", "x" * 36):
+        assert codes(validation.uuid_param, bad) == (400, ["uuid_invalid"])
+
+
+@pytest.mark.parametrize("handle", ["", "h" * 257, "nul\x00"])
+def test_a_handle_that_cannot_exist_is_not_found(handle):
+    assert codes(validation.handle_param, handle) == (404, ["user_not_found"])
+
+
+# -- the query loader ------------------------------------------------------------------------------
+
+def test_named_parameters_become_positional_once_each_and_a_literal_percent_stays():
+    query = load_query("activities/home")
+    assert query.param_names == ("cursor_created_at", "cursor_uuid", "limit")
+    assert b"%(" not in query.wire_text and b"$3 + 1" in query.wire_text
+    assert not query.plan_every_call
+    assert load_query("activities/search").plan_every_call
+
+
+def test_a_query_name_outside_the_sql_folder_is_refused():
+    with pytest.raises(ValueError, match="outside"):
+        load_query("../../../etc/passwd")
+
+
+# -- the server's settings -------------------------------------------------------------------------
+
+def test_server_settings_from_the_environment():
+    assert server_settings({"BIND": "[::1]:8080", "WEB_CONCURRENCY": "3", "ACCESS_LOG": "1"}) == {
+        "host": "::1", "port": 8080, "workers": 3, "threads": 1, "access_log": True}
+    for bad in ({"BIND": "8080"}, {"BIND": "host:port"}, {"WEB_CONCURRENCY": "0"}, {"WEB_THREADS": "x"}):
+        with pytest.raises(ValueError):
+            server_settings(bad)
