@@ -52,7 +52,7 @@ ATTRIBUTES = {
 }
 
 # What add_user did.
-ADDED, LINKED, ALREADY = "added", "linked", "already in users"
+ADDED, LINKED, ALREADY = "added", "linked", "already"  # as ADD_USER and FIND_USER say it
 
 # Cognito waits 5 seconds for the function. One attempt takes at most a connect and two
 # statements (and, on first use, a read of the secret); a second attempt (after a warm connection
@@ -91,7 +91,6 @@ UNION ALL
 SELECT 'added', handle FROM added
 """
 FIND_USER = "SELECT 'already', handle FROM public.users WHERE cognito_user_id = %(cognito_user_id)s"
-OUTCOMES = {"added": ADDED, "linked": LINKED, "already": ALREADY}
 
 
 class PostConfirmationError(Exception):
@@ -160,7 +159,7 @@ def add_user(conn, user: dict[str, str]) -> tuple[str, str]:
             row = cur.fetchone()
         if row is None:
             raise HandleTakenError(user["handle"])
-        return OUTCOMES[row[0]], row[1]
+        return row[0], row[1]
 
 
 # --- where the database is -------------------------------------------------------------------
@@ -180,9 +179,14 @@ class Target:
 
     def scrub(self, text: str) -> str:
         """`text` without the password (or the URL holding it)."""
-        for secret in sorted(filter(None, self.secrets), key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text.strip()
+        return blank(text, self.secrets)
+
+
+def blank(text: str, secrets) -> str:
+    """`text` with each of `secrets` (longest first) replaced by ***."""
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text.strip()
 
 
 def describe(url: str) -> str:
@@ -200,7 +204,7 @@ def describe(url: str) -> str:
 
 
 def url_secrets(url: str) -> tuple[str, ...]:
-    """The URL and its password, in either spelling: what scrub() blanks."""
+    """The URL and its password, in either spelling: what must never be shown."""
     secrets = [url]
     try:
         password = urlsplit(url).password
@@ -209,11 +213,6 @@ def url_secrets(url: str) -> tuple[str, ...]:
     if password:
         secrets += [password, unquote(password)]
     return tuple(secrets)
-
-
-def scrub(text: str, url: str) -> str:
-    """`text` without the URL or its password, in either spelling."""
-    return Target({}, "", "", url_secrets(url)).scrub(text)
 
 
 def target_from_url(url: str, variable: str = "CONNECTION_URL") -> Target:
@@ -388,7 +387,7 @@ def _scrub_any(text: str) -> str:
     secrets = url_secrets(os.environ.get("CONNECTION_URL", ""))
     if _secret is not None:
         secrets += (str(_secret[1].get("password", "")),)
-    return Target({}, "", "", secrets).scrub(text)
+    return blank(text, secrets)
 
 
 # --- the handler -----------------------------------------------------------------------------

@@ -165,11 +165,6 @@ API_ENV = {"FRONTEND_URL": "http://frontend.test:3000", "COGNITO_JWKS_REFETCH_SE
 def client(app_role_url, cognito):
     """The API in this process (create_app() and Flask's test client) on this worker's database
     as cruddur_app, trusting the fake user pool: routes, services, SQL, errors, auth."""
-    import sys
-
-    from support import BACKEND
-
-    sys.path.insert(0, str(BACKEND))
     from app import create_app
 
     app = create_app({"CONNECTION_URL": app_role_url, "BACKEND_URL": "http://localhost",

@@ -18,7 +18,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = ROOT / "backend-flask"
 VENV_BIN = Path(sys.executable).parent
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path[:0] = [str(ROOT / "tools"), str(BACKEND)]  # the scripts' helpers, the API's modules
 
 from localpg import LocalPostgres  # noqa: E402
 from localpgbouncer import INSTALL_HINT as PGBOUNCER_INSTALL_HINT  # noqa: E402

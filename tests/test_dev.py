@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import requests
 
@@ -131,3 +132,22 @@ def test_a_killed_dev_leaves_its_postgresql_to_the_next_one_and_no_api(tmp_path)
     finally:
         LocalPostgres(tmp_path / "pgdata", pg_port).destroy()
         LocalPostgres(other / "pgdata", pg_port).destroy()
+
+
+def test_requirements_already_in_the_venv_are_not_installed_again(tmp_path):
+    """bin/dev and bin/test check .venv against the pinned file of their layer (a stamp of its
+    hash) before they install: run again with nothing changed, they install nothing; a pinned file
+    that changed since counts as not installed."""
+    def bash(venv: Path, command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", f'source "{ROOT}/bin/lib/common.sh"; VENV="{venv}"; {command}'],
+                              env=script_env(), capture_output=True, text=True, timeout=60)
+
+    for layer in ("test", "dev"):  # this run's .venv holds the test layer, which includes dev's
+        result = bash(ROOT / ".venv", f"ensure_venv {layer}")
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), result
+
+    stamp = (ROOT / ".venv" / ".installed-test").read_text()
+    (tmp_path / ".installed-test").write_text(stamp)
+    assert bash(tmp_path, "installed test").returncode == 0
+    (tmp_path / ".installed-test").write_text("0" * 64 + stamp[64:])  # the file has changed since
+    assert bash(tmp_path, "installed test").returncode != 0

@@ -3,13 +3,7 @@ query loader, the server's settings. No database, no server."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-
-from support import BACKEND
-
-sys.path.insert(0, str(BACKEND))
 
 from lib import paging, validation
 from lib.db import load_query
@@ -111,3 +105,23 @@ def test_server_settings_from_the_environment():
     for bad in ({"BIND": "8080"}, {"BIND": "host:port"}, {"WEB_CONCURRENCY": "0"}, {"WEB_THREADS": "x"}):
         with pytest.raises(ValueError):
             server_settings(bad)
+
+
+# -- the tests' own contract check -----------------------------------------------------------------
+
+def test_the_in_process_contract_check_refuses_a_response_openapi_yml_does_not_allow():
+    """InProcessApi checks every response against openapi.yml: a check that could not fail would
+    make every in-process test's contract assertion hollow."""
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request, Response
+
+    from support import assert_werkzeug_response_matches_spec
+
+    def check(body: str, path: str = "/api/health-check") -> None:
+        request = Request(EnvironBuilder(path).get_environ())
+        assert_werkzeug_response_matches_spec(request, Response(body, mimetype="application/json"))
+
+    check('{"success": true, "ver": 1}')
+    with pytest.raises(AssertionError, match=r"breaks openapi\.yml"):
+        check('{"success": "yes", "ver": 1}')
+    check('{"anything": "goes"}', path="/not/in/the/spec")  # routes outside it are not checked
