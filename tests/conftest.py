@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
@@ -228,8 +229,10 @@ def moto(tmp_path_factory):
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")  # noqa: SIM115
-    # AWS's managed IAM policies (e.g. AWSLambdaBasicExecutionRole) exist only when asked for.
-    process = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+    # AWS's managed IAM policies (e.g. AWSLambdaBasicExecutionRole) exist only when asked for;
+    # moto_server.py keeps the ones the tests need.
+    process = subprocess.Popen([str(VENV_BIN / "python"), str(Path(__file__).with_name("moto_server.py")),
+                                "-H", "127.0.0.1", "-p", str(port)],
                                stdout=log, stderr=subprocess.STDOUT,
                                env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
                                     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"})

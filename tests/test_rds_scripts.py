@@ -328,14 +328,14 @@ BAD_PASSWORDS = [
 
 
 @pytest.mark.parametrize(("password", "message"), BAD_PASSWORDS)
-def test_create_refuses_a_bad_password(env, rds, password, message):
+def test_create_refuses_a_bad_password_before_any_aws_call(env, no_aws, password, message):
     result = run_script("rds-create", env={**env, "RDS_MASTER_PASSWORD": password})
     stderr = error_line(result)
     assert "the master password does not meet RDS's rules" in stderr
     assert message in stderr
     if len(password) >= 3:
         assert password not in result.stdout + result.stderr
-    assert not instance_exists(rds)
+    assert not no_aws.exists()
 
 
 def test_create_refuses_no_password_on_stdin(env, rds):
