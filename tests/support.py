@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,8 @@ BACKEND = ROOT / "backend-flask"
 VENV_BIN = Path(sys.executable).parent
 sys.path[:0] = [str(ROOT / "tools"), str(BACKEND)]  # the scripts' helpers, the API's modules
 
-from localpg import LocalPostgres  # noqa: E402
+from fake_cognito import FakeCognito  # noqa: E402
+from localpg import LocalPostgres, free_port  # noqa: E402
 from localpgbouncer import INSTALL_HINT as PGBOUNCER_INSTALL_HINT  # noqa: E402
 from localpgbouncer import LocalPgBouncer, find_pgbouncer  # noqa: E402
 
@@ -28,8 +28,8 @@ from localpgbouncer import LocalPgBouncer, find_pgbouncer  # noqa: E402
 # run's first process; pytest-xdist's workers inherit it.
 TEST_PASSWORD = os.environ.setdefault("CRUDDUR_TEST_PASSWORD", "pw-Test-" + os.urandom(6).hex())
 
-__all__ = ["PGBOUNCER_INSTALL_HINT", "ROOT", "TEST_PASSWORD", "ApiServer", "LocalPgBouncer", "LocalPostgres",
-           "find_pgbouncer", "free_port", "load_schema",
+__all__ = ["PGBOUNCER_INSTALL_HINT", "ROOT", "TEST_PASSWORD", "ApiServer", "FakeCognito", "LocalPgBouncer",
+           "LocalPostgres", "find_pgbouncer", "free_port", "load_schema",
            "run_script", "script_env"]
 
 
@@ -39,12 +39,6 @@ FIGURES: list[str] = []
 
 def record_figure(line: str) -> None:
     FIGURES.append(line)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load_schema(url: str) -> None:
@@ -235,72 +229,6 @@ def insert_activity(conn, user_uuid: str, message: str, *, age: str = "0 seconds
         (user_uuid, message, reply_to, age, expires_in),
     ).fetchone()
     return row[0]
-
-
-class FakeCognito:
-    """A user pool's signing key, its JWKS served on 127.0.0.1, and tokens signed with it."""
-
-    REGION = "us-east-1"
-    POOL_ID = "us-east-1_TestPool"
-    CLIENT_ID = "test-client-id"
-
-    def __init__(self):
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        import jwt
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = "test-kid-1"
-        public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        self.jwks = {"keys": [{**public_jwk, "kid": self.kid, "alg": "RS256", "use": "sig"}]}
-        self.fetches = 0
-        cognito = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                cognito.fetches += 1
-                body = json.dumps(cognito.jwks).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.jwks_url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def issuer(self) -> str:
-        return f"https://cognito-idp.{self.REGION}.amazonaws.com/{self.POOL_ID}"
-
-    def env(self) -> dict[str, str]:
-        return {"AWS_DEFAULT_REGION": self.REGION, "AWS_COGNITO_USER_POOL_ID": self.POOL_ID,
-                "AWS_COGNITO_USER_POOL_CLIENT_ID": self.CLIENT_ID, "COGNITO_JWKS_URL": self.jwks_url}
-
-    def token(self, sub: str, *, key=None, kid: str | None = None, expires_in: int = 3600,
-              **claims) -> str:
-        """An access token as Cognito issues it; override any claim to forge a bad one."""
-        import jwt
-
-        now = int(time.time())
-        payload = {"sub": sub, "iss": self.issuer, "client_id": self.CLIENT_ID, "token_use": "access",
-                   "scope": "aws.cognito.signin.user.admin", "auth_time": now, "iat": now,
-                   "exp": now + expires_in, "jti": os.urandom(8).hex(), "username": sub, **claims}
-        return jwt.encode(payload, key or self.key, algorithm="RS256",
-                          headers={"kid": kid or self.kid})
-
-    def headers(self, sub: str, **kwargs) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(sub, **kwargs)}"}
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @cache

@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,8 +59,9 @@ VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(BACKEND))
 
+from fake_cognito import FakeCognito  # noqa: E402
 from lib.paging import encode_cursor  # noqa: E402
-from localpg import LocalPostgres, find_bindir  # noqa: E402
+from localpg import LocalPostgres, find_bindir, free_port  # noqa: E402
 from localpgbouncer import INSTALL_HINT as PGBOUNCER_HINT  # noqa: E402
 from localpgbouncer import LocalPgBouncer, find_pgbouncer  # noqa: E402
 
@@ -83,64 +83,11 @@ PRODUCTION_SETTINGS = {  # what serve.py and lib/db.py read; the bench sets none
     "DB_PLAN_CACHE_MODE",
 }
 
+TOKEN_SECONDS = 4 * 3600  # the bench's access tokens outlive its longest run
+
 
 def say(text: str) -> None:
     print(f"==> {text}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# -- the fake Cognito user pool: a JWKS on 127.0.0.1 and tokens signed with its key -----------
-
-class Cognito:
-    REGION = "us-east-1"
-    POOL_ID = "us-east-1_BenchPool"
-    CLIENT_ID = "bench-client-id"
-
-    def __init__(self):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        import jwt
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        body = json.dumps({"keys": [{**public, "kid": "bench-kid", "alg": "RS256", "use": "sig"}]})
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.jwks_url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
-
-    def env(self) -> dict[str, str]:
-        return {"AWS_DEFAULT_REGION": self.REGION, "AWS_COGNITO_USER_POOL_ID": self.POOL_ID,
-                "AWS_COGNITO_USER_POOL_CLIENT_ID": self.CLIENT_ID, "COGNITO_JWKS_URL": self.jwks_url}
-
-    def token(self, sub: str) -> str:
-        import jwt
-
-        now = int(time.time())
-        issuer = f"https://cognito-idp.{self.REGION}.amazonaws.com/{self.POOL_ID}"
-        claims = {"sub": sub, "iss": issuer, "client_id": self.CLIENT_ID, "token_use": "access",
-                  "iat": now, "auth_time": now, "exp": now + 4 * 3600, "username": sub}
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "bench-kid"})
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # -- processes: every one started here is stopped here, by its pid -----------------------------
@@ -460,7 +407,7 @@ def decode(cursor: str) -> tuple[str, str]:
     return decode_cursor(cursor)
 
 
-def cases_for(url: str, cognito: Cognito) -> list[Case]:
+def cases_for(url: str, cognito: FakeCognito) -> list[Case]:
     """The requests to measure, and the SQL parameters each one binds."""
     from services.search_activities import like_pattern
 
@@ -488,7 +435,7 @@ def cases_for(url: str, cognito: Cognito) -> list[Case]:
                 conn, f"a.reply_to_user_uuid = %(u)s AND a.user_uuid <> %(u)s AND {live}",
                 {"u": caller}),
         }
-    token = cognito.token(caller_sub)
+    token = cognito.token(caller_sub, expires_in=TOKEN_SECONDS)
     lists = {
         "home": ("/api/activities/home", "activities/home", {}),
         "user": (f"/api/activities/@{handle}", "activities/user", {"handle": handle}),
@@ -509,7 +456,7 @@ def cases_for(url: str, cognito: Cognito) -> list[Case]:
                               {**params, "limit": PAGE, "cursor_created_at": created_at,
                                "cursor_uuid": row_uuid}, token=auth))
     message = "Benchmarking the feed with a crud that expires tomorrow"
-    posters = [cognito.token(f"bench-sub-{k}") for k in range(1, POSTERS + 1)]
+    posters = [cognito.token(f"bench-sub-{k}", expires_in=TOKEN_SECONDS) for k in range(1, POSTERS + 1)]
     cases.append(Case("create", "-", "/api/activities", "activities/create",
                       {"cognito_user_id": "bench-sub-1", "message": message, "ttl": "1 day"},
                       token=posters[0], body={"message": message, "ttl": "1-day"}, ceilings=True,
@@ -542,7 +489,7 @@ def server_argv(target: str) -> list[str]:
     return [str(VENV_BIN / "python"), str(BACKEND / "serve.py"), target]
 
 
-def start_api(url: str, cognito: Cognito, workdir: Path, **settings: str) -> Server:
+def start_api(url: str, cognito: FakeCognito, workdir: Path, **settings: str) -> Server:
     port = free_port()
     env = {**os.environ, **cognito.env(), "CONNECTION_URL": url, "BIND": f"127.0.0.1:{port}",
            "FRONTEND_URL": "http://localhost:3000", "BACKEND_URL": f"http://127.0.0.1:{port}",
@@ -597,7 +544,7 @@ class Baseline:
     cases: list[Case]
 
 
-def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workdir: Path,
+def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: FakeCognito, workdir: Path,
                  explain: bool, keep_baseline: bool = False,
                  baseline: Baseline | None = None) -> Baseline | None:
     started = time.monotonic()
@@ -1002,7 +949,7 @@ def main(argv: list[str] | None = None) -> int:
             " Behind a transaction pooler nothing is prepared: every query is parsed and planned on"
             " every call. pgbench ran against PostgreSQL directly, as in the direct run.")
     pg = LocalPostgres(args.datadir, free_port())
-    cognito = Cognito()
+    cognito = FakeCognito()
     say(f"PostgreSQL for the bench on 127.0.0.1:{pg.port} (data in {args.datadir})")
     try:
         if pg.initialized and pg.is_running():  # left by an interrupted run, maybe on another port

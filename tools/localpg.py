@@ -23,6 +23,7 @@ import importlib.util
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -316,6 +317,13 @@ def _postgres_datadir_listening_on(port: int) -> Path | None:
         if b"-D" in argv[:-1]:
             return Path(argv[argv.index(b"-D") + 1].decode())
     return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now (for a cluster or any other server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float = 30) -> None:

@@ -41,6 +41,11 @@ run_psql() {
   "${PSQL}" -X -q -v ON_ERROR_STOP=1 "$@"
 }
 
+# migrate ARGS...: tools/migrate.py (the migration runner) on the chosen database.
+migrate() {
+  DB_ENV="${DB_ENV}" PSQL="${PSQL}" python3 "${ROOT}/tools/migrate.py" "$@"
+}
+
 # run_psql_maintenance ARGS...: psql on the server's `postgres` database (to create or drop ours).
 run_psql_maintenance() {
   PGDATABASE=postgres run_psql "$@"
