@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from lib import paging, validation
-from lib.db import load_query
 from lib.errors import ApiError
+from lib.queries import load_query
 from serve import server_settings
 from services.search_activities import like_pattern
 

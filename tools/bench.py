@@ -61,6 +61,7 @@ sys.path.insert(0, str(BACKEND))
 
 from fake_cognito import FakeCognito  # noqa: E402
 from lib.paging import encode_cursor  # noqa: E402
+from lib.queries import load_query  # noqa: E402
 from localpg import LocalPostgres, find_bindir, free_port  # noqa: E402
 from localpgbouncer import INSTALL_HINT as PGBOUNCER_HINT  # noqa: E402
 from localpgbouncer import LocalPgBouncer, find_pgbouncer  # noqa: E402
@@ -334,10 +335,6 @@ class Run:
     notes: list[str] = field(default_factory=list)
 
 
-def load_sql(name: str) -> str:
-    return (BACKEND / "db" / "sql" / f"{name}.sql").read_text()
-
-
 def api_setting(key: str, default: str = "") -> str:
     """A setting as the API reads it: the environment, else app.py's DEFAULTS."""
     from app import DEFAULTS
@@ -347,10 +344,8 @@ def api_setting(key: str, default: str = "") -> str:
 
 
 def plan_mode_for(sql_name: str) -> str:
-    """The plan_cache_mode the API's sessions run the query with (lib/db.py)."""
-    from lib import db as api_db
-
-    if api_db.PLAN_EVERY_CALL in load_sql(sql_name):
+    """The plan_cache_mode the API's sessions run the query with (lib/queries.py)."""
+    if load_query(sql_name).plan_every_call:
         return "force_custom_plan"
     return api_setting("DB_PLAN_CACHE_MODE")
 
@@ -578,7 +573,7 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: FakeCognito, w
         stack.callback(const.stop)
 
         def database_alone(case: Case, seconds: float) -> Load:
-            return pgbench(pg.bindir, url, load_sql(case.sql_name), case.params, seconds,
+            return pgbench(pg.bindir, url, load_query(case.sql_name).text, case.params, seconds,
                            plan_mode_for(case.sql_name), workdir, posters=len(case.poster_tokens))
 
         def http_alone(case: Case, body: bytes) -> Load:
@@ -712,7 +707,7 @@ def explain_plans(url: str, cases: list[Case], size: int) -> tuple[str, list[str
     for case in cases:
         if case.route == "create":
             continue
-        sql = load_sql(case.sql_name)
+        sql = load_query(case.sql_name).text
         names: list[str] = []
 
         def positional(match, names=names):

@@ -1,65 +1,40 @@
-"""The connection pools and the query helpers.
+"""The connection pools and what the API does when the database is away.
 
-One psycopg 3 ConnectionPool per process on the primary, made by init_app()
-inside each server worker process, connections checked on
-checkout, a short wait timeout so an unreachable database is a fast 503 rather
-than a hang. With READ_CONNECTION_URL, a second pool on a read replica serves
-the read-only routes (db.read_connection()); when the replica does not answer,
-they read from the primary.
+One psycopg 3 ConnectionPool per process on the primary, made by init_app() inside each server
+worker process, and one on a read replica with READ_CONNECTION_URL (db.read_connection(); when the
+replica does not answer, reads go to the primary). Connections are in autocommit: every service
+runs one statement, its own transaction (one that needs several wraps them in
+`with conn.transaction():`). A connection is checked on checkout only when its socket has
+something to read (the server ended the session), not with a round trip per request.
 
-Behind a transaction pooler (PgBouncer in transaction mode, RDS Proxy:
-DB_POOLER=transaction) a server connection is ours for one transaction only,
-so nothing may live in the session: no prepared statements, and no startup
-options (statement_timeout and TimeZone come from the role or the pooler).
+When the database is away the API answers 503 with Retry-After, fast: a short wait for a
+connection, and none at all for a second after a failed attempt to connect.
 
-Queries live one per file in db/sql/<resource>/<verb_noun>.sql and are run by
-name with bound parameters; Postgres builds the JSON, the helpers hand back its
-text untouched.
-
-What a request costs is mostly round trips, planning and Python, so:
-- connections are in autocommit: every service runs one statement, which is its
-  own transaction; that saves a BEGIN and a COMMIT round trip per request. A
-  service that needs several statements in one transaction wraps them in
-  `with conn.transaction():`;
-- the check on checkout costs a round trip only when the idle connection's
-  socket has something to read (the server ended the session: its last message
-  or EOF), not on every request;
-- a query is prepared on its first use on a connection (never behind a
-  transaction pooler, DB_POOLER=transaction) and its generic plan is kept
-  (DB_PLAN_CACHE_MODE): with a LIMIT that is a parameter, Postgres would
-  otherwise judge the generic plan too dear and plan every call again. A query
-  whose best plan depends on its parameters (search) says `-- plan: every call`
-  and is sent with its values bound client-side, so it is planned for them
-  (docs/decisions/0003-generic-plans.md);
-- query_row() speaks to libpq directly, in text format both ways: the result is
-  one JSON text, so psycopg's adaptation of each value would only cost time
-  (docs/decisions/0004-libpq-text-path.md).
+Behind a transaction pooler (PgBouncer in transaction mode, RDS Proxy: DB_POOLER=transaction) a
+server connection is ours for one transaction only, so nothing may live in the session: no
+prepared statements, no startup options (statement_timeout and TimeZone come from the role or
+the pooler). Running the queries: lib/queries.py.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import re
 import select
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cache, partial
-from pathlib import Path
+from functools import partial
 
 import psycopg
-from psycopg import conninfo, pq
+from psycopg import conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from lib.errors import ApiError
+from lib.queries import Connection
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "db" / "sql"
 RETRY_AFTER_SECONDS = "1"
-PLAN_EVERY_CALL = "\n-- plan: every call\n"
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 # After a replica failed to give a connection, reads go to the primary this long before the
 # replica is tried again: a replica that is down costs one short wait, not one per request.
 REPLICA_RETRY_SECONDS = 5.0
@@ -73,27 +48,11 @@ FAST_FAIL_SECONDS = 1.0
 CHECKOUT_SLICE = 0.25  # a request waiting for a connection looks this often whether that changed
 
 
-@cache
-def load_sql(name: str) -> str:
-    """The text of db/sql/<name>.sql, read once per process."""
-    path = (SQL_DIR / f"{name}.sql").resolve()
-    if SQL_DIR not in path.parents:
-        raise ValueError(f"query name outside {SQL_DIR}: {name}")
-    return path.read_text()
-
-
 def safe_conninfo(url: str) -> str:
     """The connection string with its password removed, for messages."""
     params = conninfo.conninfo_to_dict(url)
     params.pop("password", None)
     return conninfo.make_conninfo(**params)
-
-
-class Connection(psycopg.Connection):
-    """psycopg's Connection and the names of the queries prepared on it (None: none may be,
-    behind a transaction pooler). The pools set `prepared` on each new connection."""
-
-    prepared: set[str] | None = None
 
 
 class Database:
@@ -286,94 +245,6 @@ class DatabaseErrors:
 
 
 DATABASE_ERRORS = DatabaseErrors()
-
-
-# -- running a named query ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Query:
-    """A db/sql file as the wire sees it: $n placeholders and the parameter names they stand for."""
-
-    name: str
-    statement: bytes  # the prepared statement's name: the query's name
-    text: str  # with %(name)s placeholders, for psycopg (a query planned every call)
-    wire_text: bytes  # with $1, $2, ... placeholders
-    param_names: tuple[str, ...]  # the name behind $1, $2, ...
-    plan_every_call: bool
-
-
-@cache
-def load_query(name: str) -> Query:
-    """The named query, read and converted once per process."""
-    text = load_sql(name)
-    names: list[str] = []
-
-    def positional(match: re.Match) -> str:
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
-
-    wire = PLACEHOLDER.sub(positional, text).replace("%%", "%")
-    return Query(name, name.encode(), text, wire.encode(), tuple(names), PLAN_EVERY_CALL in text)
-
-
-def _wire_value(value) -> bytes | None:
-    """A parameter in Postgres' text format (the query's casts give it its type)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):  # before int: a bool is an int
-        return b"true" if value else b"false"
-    if isinstance(value, str | int | float):
-        data = str(value).encode()
-        if b"\x00" in data:  # libpq would cut the value short there
-            raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
-        return data
-    raise TypeError(f"no text format for a query parameter of type {type(value).__name__}")
-
-
-def _check(conn: Connection, result: pq.abc.PGresult) -> pq.abc.PGresult:
-    if result.status in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
-        return result
-    if conn.pgconn.status != pq.ConnStatus.OK:  # the server went away: no SQLSTATE to go by
-        raise psycopg.OperationalError("the connection to the database was lost")
-    raise psycopg.errors.error_from_result(result)
-
-
-def query_row(conn: Connection, name: str, params: dict | None = None) -> tuple[str | None, ...] | None:
-    """Run the named query and return its first row (None when it has none), each value as
-    Postgres writes it: text, a boolean 't' or 'f', NULL as None.
-
-    The query goes straight to libpq (psycopg's pq layer), parameters and result in text format,
-    the statement prepared once per connection: a list query's result is one JSON text that the
-    response passes on, so psycopg's adaptation of each value would only cost time
-    (docs/decisions/0004-libpq-text-path.md). A query planned every call is sent with its values
-    bound client-side (psycopg quotes them), so Postgres plans it for them."""
-    query = load_query(name)
-    params = params or {}
-    pgconn = conn.pgconn
-    if query.plan_every_call:
-        with psycopg.ClientCursor(conn) as cursor:
-            text = cursor.mogrify(query.text, params)
-        result = _check(conn, pgconn.exec_(text.encode()))
-    else:
-        values = [_wire_value(params[key]) for key in query.param_names]
-        if conn.prepared is None:  # behind a transaction pooler: an unnamed statement each time
-            result = _check(conn, pgconn.exec_params(query.wire_text, values))
-        else:
-            if query.name not in conn.prepared:
-                _check(conn, pgconn.prepare(query.statement, query.wire_text))
-                conn.prepared.add(query.name)
-            result = _check(conn, pgconn.exec_prepared(query.statement, values))
-    if result.ntuples == 0:
-        return None
-    return tuple(None if (value := result.get_value(0, column)) is None else value.decode()
-                 for column in range(result.nfields))
-
-
-def query_json(conn: Connection, name: str, params: dict | None = None) -> str | None:
-    """Run the named query, whose first column is JSON text built by Postgres."""
-    row = query_row(conn, name, params)
-    return None if row is None else row[0]
 
 
 db = Database()

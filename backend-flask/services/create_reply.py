@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from lib.auth import Caller
-from lib.db import db, query_row
+from lib.db import db
 from lib.errors import ApiError
+from lib.queries import query_row
 from lib.validation import message
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lib.db import db, query_json
+from lib.db import db
+from lib.queries import query_json
 
 
 def run() -> str:

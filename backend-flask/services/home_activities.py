@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from lib.db import db, query_row
+from lib.db import db
 from lib.paging import Page, PageResult, page_result
+from lib.queries import query_row
 
 
 def run(page: Page) -> PageResult:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from lib.auth import Caller
-from lib.db import db, query_row
+from lib.db import db
 from lib.errors import ApiError
 from lib.paging import Page, PageResult, page_result
+from lib.queries import query_row
 
 
 def run(caller: Caller, page: Page) -> PageResult:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from lib.db import db, query_row
+from lib.db import db
 from lib.errors import ApiError
 from lib.paging import Page, PageResult, page_result
+from lib.queries import query_row
 from lib.validation import is_storable_text
 
 MIN_TERM_CHARS = 3  # the trigram index needs three characters to narrow the search

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from lib.db import db, query_json
+from lib.db import db
 from lib.errors import ApiError
+from lib.queries import query_json
 
 
 def run(handle: str) -> str:
