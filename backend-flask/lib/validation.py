@@ -1,4 +1,5 @@
-"""Reading request input: JSON bodies, messages, uuids. Every problem is a 4xx ApiError."""
+"""Reading request input: JSON bodies, trimmed text fields (messages, display names, bios), uuids,
+handles. Every problem is a 4xx ApiError."""
 
 from __future__ import annotations
 
