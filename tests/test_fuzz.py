@@ -119,9 +119,11 @@ class Checker:
             for code in codes:
                 self.codes[code] = self.codes.get(code, 0) + 1
         now = self._fingerprint()
-        if method == b"POST" and status == 200:
+        if status == 200 and target.startswith(b"/api/profile/update"):
+            pass  # a profile update may set what was there already
+        elif method == b"POST" and status == 200:
             assert now != self.fingerprint, f"a 200 create stored nothing: {shown}"
-        elif not (method == b"PUT" and status == 200):  # a profile update may set what was there
+        else:
             assert now == self.fingerprint, f"the database changed: {shown}"
         self.fingerprint = now
         return status, parsed
