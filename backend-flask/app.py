@@ -6,12 +6,11 @@ import gc
 import logging
 import os
 
-from flask import Flask, request
-from flask_cors import CORS
+from flask import Flask
 
-from lib import auth, errors
+from lib import auth, cors, errors
 from lib.db import db
-from routes import activities, health, openapi, users
+from routes import activities, health, openapi, profile, users
 
 # Every setting, its default, and where it comes from: the environment variable of the same name.
 DEFAULTS = {
@@ -58,11 +57,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     db.init_app(app)
     auth.init_app(app)
-    init_cors(app)
+    cors.init_app(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(activities.bp)
     app.register_blueprint(users.bp)
+    app.register_blueprint(profile.bp)
     app.register_blueprint(openapi.bp)
     freeze_long_lived_objects()
     return app
@@ -76,19 +76,3 @@ def freeze_long_lived_objects() -> None:
     gc.collect()
     gc.freeze()
 
-
-def init_cors(app: Flask) -> None:
-    """CORS for the frontend's origins only (FRONTEND_URL, BACKEND_URL), with flask-cors."""
-    origins = [url.rstrip("/") for url in (app.config["FRONTEND_URL"], app.config["BACKEND_URL"]) if url]
-    CORS(app, resources={r"/api/*": {"origins": origins}}, expose_headers=["Link"],
-         allow_headers=["Content-Type", "Authorization"])
-    # flask-cors works out its headers for every response, even when the request has no Origin
-    # (same-origin and server-to-server calls), to which it adds none: run it only for requests
-    # that carry an Origin (docs/decisions/0011-cors-only-for-cross-origin-requests.md).
-    cors_after_request = app.after_request_funcs[None].pop()
-    if cors_after_request.__name__ != "cors_after_request":
-        raise RuntimeError("flask-cors did not register its after_request function last")
-
-    @app.after_request
-    def cors_for_cross_origin_requests(response):
-        return cors_after_request(response) if "HTTP_ORIGIN" in request.environ else response

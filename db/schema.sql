@@ -7,15 +7,15 @@
 -- migrations in schema_migrations, so bin/db-migrate finds the database up to date.
 -- A new migration: make the same change here (a new column goes last, where ALTER TABLE puts
 -- it) and set this line to its version (README, "Schema changes: migrations").
--- schema version: 20261204030321
+-- schema version: 20261204053146
 
 SET client_min_messages = warning;  -- no "does not exist, skipping" notices
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;  -- trigram index for search (available on RDS)
 
 -- cruddur_app: the role the API connects as. It reads and writes rows (SELECT, INSERT, UPDATE,
--- granted at the end of this file) and nothing else: no DELETE or TRUNCATE, no DDL, it owns
--- nothing. A role belongs to the server, not to one database: created only when missing, and
+-- granted at the end of this file; of users it may update only display_name and bio) and nothing
+-- else: no DELETE or TRUNCATE, no DDL, it owns nothing. A role belongs to the server, not to one database: created only when missing, and
 -- without a password (it cannot log in until an operator sets one, e.g. `\password cruddur_app`
 -- in bin/db-connect). A new table is granted to it here and in its migration.
 DO $$
@@ -43,6 +43,7 @@ END
 $$;
 
 DROP FUNCTION IF EXISTS public.activity_replies(uuid, integer);
+DROP VIEW IF EXISTS public.user_profiles;
 DROP VIEW IF EXISTS public.activity_items;
 DROP TABLE IF EXISTS public.user_crud_expiries;
 DROP TABLE IF EXISTS public.activities;
@@ -60,7 +61,10 @@ CREATE TABLE public.users (
   created_at      timestamptz NOT NULL DEFAULT now(),
   bio             text,       -- profile text; NULL until the user writes one
   CONSTRAINT users_cognito_user_id_key UNIQUE (cognito_user_id),
-  CONSTRAINT users_handle_not_blank CHECK (handle <> '')
+  CONSTRAINT users_handle_not_blank CHECK (handle <> ''),
+  -- the profile's limits, as the API's profile update checks them
+  CONSTRAINT users_display_name_length CHECK (char_length(display_name) BETWEEN 1 AND 50),
+  CONSTRAINT users_bio_length CHECK (char_length(bio) <= 160)
 );
 
 -- A handle is one name whatever its case: `ChrisFenton` and `chrisfenton` are the same handle.
@@ -178,6 +182,22 @@ CREATE INDEX activities_user_expiry_idx
   ON public.activities (user_uuid, expires_at)
   WHERE reply_to_activity_uuid IS NULL;
 
+-- A user's profile as the API shows it (the user page, the profile update's answer).
+-- cruds_count: the cruds expiring in the six-hour periods to come (user_crud_expiries, kept by
+-- a trigger) and those still live of the current period, counted: a cost that does not grow
+-- with what the user has posted. cognito_user_uuid: the Cognito sub, under which the frontend
+-- finds the avatar (NULL for a user who never signed up through Cognito).
+CREATE VIEW public.user_profiles AS
+SELECT u.uuid, u.handle, u.display_name, u.bio,
+       (SELECT coalesce(sum(e.cruds), 0) FROM public.user_crud_expiries e
+        WHERE e.user_uuid = u.uuid AND e.expires_period > public.expiry_period(now()))
+       + (SELECT count(*) FROM public.activities a
+          WHERE a.user_uuid = u.uuid AND a.reply_to_activity_uuid IS NULL
+            AND a.expires_at > now()
+            AND a.expires_at < public.expiry_period(now()) + interval '6 hours') AS cruds_count,
+       u.cognito_user_id AS cognito_user_uuid
+FROM public.users u;
+
 -- An activity as the API shows it: its public fields and its author's.
 -- Every list query reads this view, so the shape is defined once.
 CREATE VIEW public.activity_items AS
@@ -207,6 +227,10 @@ BEGIN
 END
 $$;
 GRANT USAGE ON SCHEMA public TO cruddur_app;
-GRANT SELECT, INSERT, UPDATE ON public.users, public.activities, public.user_crud_expiries TO cruddur_app;
-GRANT SELECT ON public.activity_items TO cruddur_app;
+GRANT SELECT, INSERT, UPDATE ON public.activities, public.user_crud_expiries TO cruddur_app;
+-- of users, only what a user edits: an injected UPDATE cannot change a handle, an email or the
+-- Cognito user a row belongs to (the post-confirmation Lambda links users as another role)
+GRANT SELECT, INSERT ON public.users TO cruddur_app;
+GRANT UPDATE (display_name, bio) ON public.users TO cruddur_app;
+GRANT SELECT ON public.activity_items, public.user_profiles TO cruddur_app;
 GRANT EXECUTE ON FUNCTION public.activity_replies(uuid, integer) TO cruddur_app;

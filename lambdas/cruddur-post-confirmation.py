@@ -9,6 +9,8 @@ bin/cognito-sync-users imports this file to backfill users with the same rules.
 - The user's row is added, or, when a row with the same handle has no Cognito user yet (a seed
   user: bin/db-seed makes `chrisfenton` and `bayko`), that row is linked to this Cognito user: its
   cognito_user_id, email and display_name set from Cognito's attributes. One statement does either.
+- The display name is Cognito's `name`, trimmed and cut to 50 characters, the most `users` holds
+  (users_display_name_length; the user can change it in their profile).
 - Handles are case-insensitive (`ChrisFenton` is `chrisfenton`): compared as lower(handle) in the
   database, the rule of its unique index users_handle_lower_key; the stored spelling is kept.
 - Idempotent: Cognito retries a trigger that failed or took longer than 5 seconds, so a user whose
@@ -50,6 +52,8 @@ ATTRIBUTES = {
     "handle": "preferred_username",
     "display_name": "name",
 }
+
+MAX_DISPLAY_NAME_CHARS = 50  # the users_display_name_length constraint
 
 # What add_user did.
 ADDED, LINKED, ALREADY = "added", "linked", "already"  # as ADD_USER and FIND_USER say it
@@ -135,6 +139,7 @@ def user_from_attributes(attributes) -> dict[str, str]:
         if not isinstance(value, str) or not value.strip():
             raise MissingAttributeError(name)
         user[column] = value
+    user["display_name"] = user["display_name"].strip()[:MAX_DISPLAY_NAME_CHARS]
     return user
 
 

@@ -1,4 +1,5 @@
-"""cruddur_app, the API's own database role: rows only (SELECT, INSERT, UPDATE), no DDL, owns nothing.
+"""cruddur_app, the API's own database role: rows only (SELECT, INSERT, UPDATE; of users, UPDATE of
+display_name and bio only), no DDL, owns nothing.
 
 The session API runs as it (conftest's app_role_url), so every API test also proves the role has
 what the API needs; these tests prove it has nothing more, and that a statement injected through
@@ -23,6 +24,8 @@ from support import (
 ROLE = "cruddur_app"
 ROW_PRIVILEGES = ["SELECT", "INSERT", "UPDATE"]
 DENIED_TABLE_PRIVILEGES = ["DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"]
+# Tables the role may UPDATE only some columns of: what a user edits of their profile.
+UPDATABLE_COLUMNS = {"users": ["bio", "display_name"]}
 
 
 def as_app(url: str) -> psycopg.Connection:
@@ -55,12 +58,13 @@ def test_the_role_has_no_special_attribute_membership_or_object(db):
 
 def test_every_table_and_view_grants_rows_only_and_nothing_on_the_schema(db):
     """Every relation in public (so also one a later migration adds): SELECT, INSERT, UPDATE on
-    tables, SELECT on views, nothing on schema_migrations; no CREATE on the schema or database."""
+    tables (UPDATE of some columns only on UPDATABLE_COLUMNS' tables), SELECT on views, nothing on
+    schema_migrations; no CREATE on the schema or database."""
     relations = db.execute("SELECT c.relname, c.relkind FROM pg_class c"
                            " WHERE c.relnamespace = 'public'::regnamespace"
                            " AND c.relkind IN ('r', 'p', 'v', 'm')"
                            " ORDER BY 1").fetchall()
-    assert {"users", "activities", "activity_items"} <= {name for name, _ in relations}
+    assert {"users", "activities", "activity_items", "user_profiles"} <= {name for name, _ in relations}
 
     def has(relation: str, privilege: str) -> bool:
         return db.execute("SELECT has_table_privilege(%s, %s, %s)",
@@ -71,10 +75,18 @@ def test_every_table_and_view_grants_rows_only_and_nothing_on_the_schema(db):
             wanted = []
         elif kind in ("v", "m"):
             wanted = ["SELECT"]
+        elif name in UPDATABLE_COLUMNS:
+            wanted = ["SELECT", "INSERT"]
         else:
             wanted = ROW_PRIVILEGES
         granted = [p for p in ROW_PRIVILEGES + DENIED_TABLE_PRIVILEGES if has(name, p)]
         assert granted == wanted, f"{ROLE} on public.{name}"
+        updatable = db.execute(
+            "SELECT array_agg(attname::text ORDER BY attname) FROM pg_attribute WHERE attrelid = %s::regclass"
+            " AND attnum > 0 AND NOT attisdropped AND has_column_privilege(%s, attrelid, attnum, 'UPDATE')",
+            (f"public.{name}", ROLE)).fetchone()[0]
+        if name in UPDATABLE_COLUMNS:
+            assert updatable == UPDATABLE_COLUMNS[name], f"{ROLE} may update public.{name}: {updatable}"
     assert db.execute("SELECT has_schema_privilege(%s, 'public', 'USAGE'),"
                       " has_schema_privilege(%s, 'public', 'CREATE'),"
                       " has_database_privilege(%s, current_database(), 'CREATE'),"
@@ -117,6 +129,29 @@ def test_an_injected_statement_is_refused_and_changes_nothing(app_role_url, db, 
     assert db.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public'"
                       " AND table_name = 'users' AND column_name = 'is_admin'").fetchone() == (0,)
     assert db.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (ROLE,)).fetchone() == (False,)
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE public.users SET handle = 'mallory'",
+    "UPDATE public.users SET email = 'mallory@evil.test'",
+    "UPDATE public.users SET cognito_user_id = 'sub-mallory'",
+    "UPDATE public.users SET uuid = gen_random_uuid()",
+    "UPDATE public.users SET created_at = now()",
+    "UPDATE public.users SET display_name = 'Mallory', handle = 'mallory'",
+])
+def test_of_users_the_role_updates_only_display_name_and_bio(app_role_url, db, statement):
+    """An UPDATE injected through the API cannot take over an account (its handle, email or
+    Cognito user); the profile update's own columns it can change."""
+    insert_user(db, "alice", cognito_user_id="sub-alice")
+    before = db.execute("SELECT row_to_json(u)::text FROM public.users u").fetchall()
+    with as_app(app_role_url) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(statement)
+        assert db.execute("SELECT row_to_json(u)::text FROM public.users u").fetchall() == before
+        conn.execute("UPDATE public.users SET display_name = 'Alice L', bio = 'hi'"
+                     " WHERE cognito_user_id = 'sub-alice'")
+    assert db.execute("SELECT handle, display_name, bio FROM public.users").fetchall() == [
+        ("alice", "Alice L", "hi")]
 
 
 def test_the_role_reads_writes_and_updates_rows(app_role_url, db):

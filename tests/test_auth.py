@@ -31,7 +31,7 @@ def test_valid_token_is_accepted(client, cognito, alice, method, path):
 def test_missing_token_is_401(client, db, method, path):
     response = call(client, method, path, {})
     assert response.status_code == 401
-    assert response.json() == {"errors": ["token_missing"]}
+    assert response.json() == ["generic_401", "token_missing"]
 
 
 def forged_headers(cognito, sub):
@@ -58,13 +58,14 @@ def forged_headers(cognito, sub):
 def test_bad_tokens_are_401_and_change_nothing(client, db, cognito, alice, method, path, case):
     response = call(client, method, path, forged_headers(cognito, alice)[case])
     assert response.status_code == 401
-    assert response.json()["errors"][0] in {"token_invalid", "token_expired"}
+    generic, specific = response.json()
+    assert generic == "generic_401" and specific in {"token_invalid", "token_expired"}
     assert db.execute("SELECT count(*) FROM activities").fetchone() == (0,)
 
 
 def test_expired_token_says_so(client, db, cognito, alice):
     response = call(client, "POST", "/api/activities", cognito.headers(alice, expires_in=-60))
-    assert response.json() == {"errors": ["token_expired"]}
+    assert response.json() == ["generic_401", "token_expired"]
 
 
 def test_token_of_a_user_unknown_to_the_api_is_401(client, db, cognito, alice):
@@ -76,7 +77,7 @@ def test_token_of_a_user_unknown_to_the_api_is_401(client, db, cognito, alice):
                          ("GET", "/api/activities/notifications")]:
         response = call(client, method, path, cognito.headers("sub-nobody"))
         assert response.status_code == 401, (path, response.text)
-        assert response.json() == {"errors": ["user_unknown"]}
+        assert response.json() == ["generic_401", "user_unknown"]
     assert db.execute("SELECT count(*), sum(replies_count) FROM activities").fetchone() == before
 
 
@@ -88,7 +89,7 @@ def test_a_remembered_token_still_expires(client, db, cognito, alice):
     time.sleep(2.5)
     response = call(client, "GET", "/api/activities/notifications", headers)
     assert response.status_code == 401
-    assert response.json() == {"errors": ["token_expired"]}
+    assert response.json() == ["generic_401", "token_expired"]
 
 
 def test_home_works_with_and_without_a_token(client, cognito, alice):

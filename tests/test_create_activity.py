@@ -65,7 +65,7 @@ def test_message_of_exactly_280_characters(client, db, cognito, alice):
 def test_invalid_input_lists_every_problem(client, db, cognito, alice, body, errors):
     response = client.post("/api/activities", json=body, headers=cognito.headers(alice))
     assert response.status_code == 422
-    assert response.json() == {"errors": errors}
+    assert response.json() == errors
     assert count_activities(db) == 0
 
 
@@ -74,7 +74,7 @@ def test_lone_surrogate_is_refused(client, db, cognito, alice):
     response = client.post("/api/activities", data=body, headers={
         **cognito.headers(alice), "Content-Type": "application/json"})
     assert response.status_code == 422
-    assert response.json() == {"errors": ["message_invalid_characters"]}
+    assert response.json() == ["message_invalid_characters"]
     assert count_activities(db) == 0
 
 
@@ -125,7 +125,7 @@ def test_reply_to_an_unknown_or_expired_activity_is_404(client, db, cognito, ali
         response = client.post(f"/api/activities/{target}/reply", json={"message": "hi"},
                                headers=cognito.headers(alice))
         assert response.status_code == 404
-        assert response.json() == {"errors": ["activity_not_found"]}
+        assert response.json() == ["activity_not_found"]
     assert count_activities(db) == 1
     assert db.execute("SELECT replies_count FROM activities").fetchone() == (0,)
 
@@ -136,7 +136,7 @@ def test_reply_to_a_malformed_uuid_is_400(client, db, cognito, alice, bad_uuid):
     response = client.post(f"/api/activities/{bad_uuid}/reply", json={"message": "hi"},
                            headers=cognito.headers(alice))
     assert response.status_code == 400
-    assert response.json() == {"errors": ["uuid_invalid"]}
+    assert response.json() == ["uuid_invalid"]
 
 
 def test_reply_with_a_blank_message_is_422(client, db, cognito, alice):
@@ -144,7 +144,7 @@ def test_reply_with_a_blank_message_is_422(client, db, cognito, alice):
     response = client.post(f"/api/activities/{parent}/reply", json={"message": " "},
                            headers=cognito.headers(alice))
     assert response.status_code == 422
-    assert response.json() == {"errors": ["message_blank"]}
+    assert response.json() == ["message_blank"]
     assert count_activities(db) == 1
 
 
@@ -164,7 +164,7 @@ def test_bad_bodies_are_4xx_and_change_nothing(client, db, cognito, alice, path,
                                                status, code):
     response = client.post(path, data=data, headers={**cognito.headers(alice), "Content-Type": content_type})
     assert response.status_code == status
-    assert response.json() == {"errors": [code]}
+    assert response.json() == [code]
     assert count_activities(db) == 0
 
 
@@ -173,7 +173,7 @@ def test_body_over_16_kib_is_413(client, db, cognito, alice):
     response = client.post("/api/activities", data=body,
                            headers={**cognito.headers(alice), "Content-Type": "application/json"})
     assert response.status_code == 413
-    assert response.json() == {"errors": ["request_entity_too_large"]}
+    assert response.json() == ["request_entity_too_large"]
     assert count_activities(db) == 0
 
 

@@ -35,7 +35,7 @@ def assert_unavailable(api, path):
     elapsed = time.monotonic() - started
     assert response.status_code == 503, response.text
     assert response.headers["Content-Type"] == "application/json"
-    assert response.json() == {"errors": ["database_unavailable"]}
+    assert response.json() == ["database_unavailable"]
     assert response.headers["Retry-After"] == "1"
     assert elapsed < 3, f"{path} took {elapsed:.1f}s to answer 503"
 

@@ -115,10 +115,10 @@ def call(session: requests.Session, kind: str, method: str, url: str, *, message
 
 
 def is_unavailable(c: Call, *codes: str) -> bool:
-    """A 503 as the contract says: JSON errors with one of `codes` and a Retry-After."""
+    """A 503 as the contract says: a JSON array of one of `codes`, and a Retry-After."""
     return (c.status == 503 and c.headers.get("Content-Type") == "application/json"
-            and isinstance(c.body, dict) and len(c.body.get("errors", [])) == 1
-            and c.body["errors"][0] in codes and c.headers.get("Retry-After") == "1")
+            and isinstance(c.body, list) and len(c.body) == 1
+            and c.body[0] in codes and c.headers.get("Retry-After") == "1")
 
 
 def read(api, session: requests.Session) -> Call:

@@ -112,14 +112,14 @@ def test_limit_100_is_allowed(client, db):
 def test_bad_limit_is_a_400_json_error(client, db, limit):
     response = client.get("/api/activities/home", params={"limit": limit})
     assert response.status_code == 400
-    assert response.json() == {"errors": ["limit_invalid"]}
+    assert response.json() == ["limit_invalid"]
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "", "x" * 500, "MjAyNi0xMS0yNQ", "bm90fGF1dWlk"])
 def test_bad_cursor_is_a_400_json_error(client, db, cursor):
     response = client.get("/api/activities/home", params={"cursor": cursor})
     assert response.status_code == 400
-    assert response.json() == {"errors": ["cursor_invalid"]}
+    assert response.json() == ["cursor_invalid"]
 
 
 def test_seed_activity_shows_in_the_feed(client, db):

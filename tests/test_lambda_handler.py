@@ -133,6 +133,14 @@ def test_sign_up_inserts_one_row(handler, db_url, logs):
     assert "andrewbrown@example.com" not in logs.text  # no e-mail addresses in the log
 
 
+def test_a_long_name_is_trimmed_and_cut_to_what_users_holds(handler, db_url):
+    """Cognito's name may be longer than a display name may be (users_display_name_length): the
+    user is saved with its first 50 characters, not refused."""
+    invoke(handler, cognito_event("longname", name="  " + "\u00c4" * 60 + " "))
+    [row] = users(db_url)
+    assert row[0] == "\u00c4" * 50
+
+
 def test_repeated_event_inserts_nothing(handler, db_url, logs):
     event = cognito_event("andrewbrown")
     invoke(handler, event)

@@ -519,6 +519,32 @@ def test_case_insensitive_handles_refuse_handles_that_differ_only_in_case(databa
         conn.execute("INSERT INTO users (display_name, email, handle) VALUES ('N', 'e@x.test', 'BAYKO')")
 
 
+def test_profile_limits_name_the_users_over_them_and_change_nothing(database, folder):
+    """users_profile_limits on a database holding a display name or a bio over the new limits: it
+    names their users, changes nothing, and applies once they are shortened."""
+    migrations = repo_migrations()
+    index = [name for _, name in migrations].index("users_profile_limits")
+    for version, name in migrations[:index]:
+        copy_migration(version, name, folder)
+    run("db-migrate", url=database, folder=folder)
+    with psycopg.connect(database, autocommit=True) as conn:
+        for handle, display_name, bio in (("ann", "Ann", None), ("zed", "Z" * 51, None),
+                                          ("bea", "Bea", "b" * 161)):
+            conn.execute("INSERT INTO users (display_name, email, handle, bio)"
+                         " VALUES (%s, 'e@x.test', %s, %s)", (display_name, handle, bio))
+    copy_migration(*migrations[index], folder)
+
+    result = run("db-migrate", url=database, folder=folder, expect=1)
+
+    assert "whose bio is over 160: 'bea', 'zed'" in result.stderr
+    assert versions(database)[-1] == migrations[index - 1][0]
+    query(database, "UPDATE users SET display_name = left(display_name, 50), bio = left(bio, 160)"
+                    " RETURNING 1")
+    run("db-migrate", url=database, folder=folder)
+    with psycopg.connect(database, autocommit=True) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("UPDATE users SET display_name = '' WHERE handle = 'ann'")
+
+
 def test_database_built_before_migrations_is_baselined(pg, database):
     """The prod case: tables from the old schema.sql, real rows, no schema_migrations."""
     baseline_version, baseline_name = repo_migrations()[0]

@@ -3,6 +3,7 @@ notifications. Over real HTTP; every response is checked against openapi.yml by 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -41,7 +42,7 @@ def test_user_feed_has_the_profile_and_their_live_activities(client, db):
     body = client.get("/api/activities/@alice").json()
 
     assert body["profile"] == {"uuid": alice, "handle": "alice", "display_name": "Alice A",
-                               "bio": None, "cruds_count": 2}
+                               "bio": None, "cruds_count": 2, "cognito_user_uuid": None}
     assert [a["uuid"] for a in body["activities"]] == [new, old]
     assert [r["uuid"] for r in body["activities"][0]["replies"]] == [reply]
 
@@ -50,6 +51,15 @@ def test_user_feed_profile_carries_the_bio(client, db):
     insert_user(db, "alice")
     db.execute("UPDATE users SET bio = 'Crudding since 2023' WHERE handle = 'alice'")
     assert client.get("/api/activities/@alice").json()["profile"]["bio"] == "Crudding since 2023"
+
+
+def test_user_feed_profile_carries_the_cognito_sub_and_nothing_private(client, db):
+    """The frontend builds the avatar's URL from cognito_user_uuid; the email stays private."""
+    insert_user(db, "alice", cognito_user_id="8d4d5c3e-1111-4222-8333-944444444444")
+    profile = client.get("/api/activities/@alice").json()["profile"]
+    assert profile["cognito_user_uuid"] == "8d4d5c3e-1111-4222-8333-944444444444"
+    assert set(profile) == {"uuid", "handle", "display_name", "bio", "cruds_count", "cognito_user_uuid"}
+    assert "@example.com" not in json.dumps(profile)
 
 
 def test_user_feed_pages_with_the_cursor(client, db):
@@ -63,7 +73,7 @@ def test_user_feed_of_an_unknown_handle_is_404(client, db):
     for handle in ["nobody", "x" * 3000, "a%00b"]:
         response = client.get(f"/api/activities/@{handle}")
         assert response.status_code == 404
-        assert response.json() == {"errors": ["user_not_found"]}
+        assert response.json() == ["user_not_found"]
 
 
 def test_cruds_count_follows_expiry_edits_and_deletes(client, db):
@@ -127,7 +137,7 @@ def test_status_of_someone_elses_activity_is_404(client, db):
     bobs = insert_activity(db, insert_user(db, "bob"), "bob's")
     response = client.get(f"/api/activities/@alice/status/{bobs}")
     assert response.status_code == 404
-    assert response.json() == {"errors": ["activity_not_found"]}
+    assert response.json() == ["activity_not_found"]
 
 
 def test_status_of_an_expired_or_unknown_activity_is_404(client, db):
@@ -140,7 +150,7 @@ def test_status_of_an_expired_or_unknown_activity_is_404(client, db):
 def test_status_with_a_malformed_uuid_is_400(client, db):
     response = client.get("/api/activities/@alice/status/not-a-uuid")
     assert response.status_code == 400
-    assert response.json() == {"errors": ["uuid_invalid"]}
+    assert response.json() == ["uuid_invalid"]
 
 
 # -- GET /api/users/@<handle>/short -----------------------------------------------------------
@@ -154,7 +164,7 @@ def test_user_short(client, db):
 def test_user_short_unknown_is_404(client, db):
     response = client.get("/api/users/@nobody/short")
     assert response.status_code == 404
-    assert response.json() == {"errors": ["user_not_found"]}
+    assert response.json() == ["user_not_found"]
 
 
 # -- GET /api/activities/search ---------------------------------------------------------------
@@ -199,7 +209,7 @@ def test_search_pages_with_the_cursor(client, db):
 def test_search_term_problems_are_422(client, db, params, code):
     response = client.get("/api/activities/search", params=params)
     assert response.status_code == 422
-    assert response.json() == {"errors": [code]}
+    assert response.json() == [code]
 
 
 def test_search_with_sql_fragments_finds_nothing_and_breaks_nothing(client, db):

@@ -144,7 +144,7 @@ def test_a_user_not_yet_on_the_replica_is_found_on_the_primary(primary, replica,
         assert response.json() == []
         unknown = scaled_api.get("/api/activities/notifications", headers=cognito.headers("sub-nobody"))
         assert unknown.status_code == 401
-        assert unknown.json() == {"errors": ["user_unknown"]}
+        assert unknown.json() == ["generic_401", "user_unknown"]
     finally:
         with psycopg.connect(replica.url("cruddur"), autocommit=True) as conn:
             conn.execute("SELECT pg_wal_replay_resume()")

@@ -121,11 +121,11 @@ def cmdlines_under(*roots: int) -> dict[int, str]:
 def test_credentials_never_reach_a_command_line(app_db_url, app_role_url, tmp_path):
     """The scripts hand the password to psql in the environment, the API gets it in the environment:
     `ps` shows neither the password nor the URL while they run."""
-    process = subprocess.Popen([str(ROOT / "bin" / "db-connect"), "--", "-c", "SELECT pg_sleep(1.5)"],
-                               env=script_env(CONNECTION_URL=app_db_url), cwd="/",
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    api = ApiServer(app_role_url, workers=1).start(tmp_path / "api.log")
+    api = ApiServer(app_role_url, workers=1).start(tmp_path / "api.log")  # first: its start takes seconds
     try:
+        process = subprocess.Popen([str(ROOT / "bin" / "db-connect"), "--", "-c", "SELECT pg_sleep(1.5)"],
+                                   env=script_env(CONNECTION_URL=app_db_url), cwd="/",
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         seen_psql = False
         deadline = time.monotonic() + 1.2
         while time.monotonic() < deadline:

@@ -1,4 +1,5 @@
-"""JSON errors: every error the API returns is {"errors": ["code", ...]}."""
+"""JSON errors: every error the API returns is a JSON array of error codes, ["code", ...], the
+shape the Cruddur frontend reads and translates."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+
+# The codes the frontend translates for "sign in again" and "something went wrong": a 401 lists
+# generic_401 first, then what exactly was wrong; an unexpected failure is generic_500.
+GENERIC_401 = "generic_401"
+GENERIC_500 = "generic_500"
 
 
 class ApiError(Exception):
@@ -21,7 +27,9 @@ class ApiError(Exception):
 
 
 def error_response(status: int, codes: list[str], headers: dict | None = None):
-    response = jsonify(errors=codes)
+    if status == 401 and codes[:1] != [GENERIC_401]:
+        codes = [GENERIC_401, *codes]
+    response = jsonify(codes)
     response.status_code = status
     response.headers.update(headers or {})
     return response
@@ -29,6 +37,8 @@ def error_response(status: int, codes: list[str], headers: dict | None = None):
 
 def http_code(exc: HTTPException) -> str:
     """werkzeug's name as a code: 'Method Not Allowed' -> 'method_not_allowed'."""
+    if exc.code == 500:
+        return GENERIC_500
     return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
 
 
@@ -48,4 +58,4 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         log.exception("unhandled error")
-        return error_response(500, ["internal_error"])
+        return error_response(500, [GENERIC_500])

@@ -1,4 +1,5 @@
-"""Reading request input: JSON bodies, messages, uuids. Every problem is a 4xx ApiError."""
+"""Reading request input: JSON bodies, trimmed text fields (messages, display names, bios), uuids,
+handles. Every problem is a 4xx ApiError."""
 
 from __future__ import annotations
 
@@ -27,20 +28,28 @@ def json_object(request: Request) -> dict:
     return body
 
 
-def message(body: dict, errors: list[str]) -> str:
-    """The trimmed message, adding its problems to `errors`."""
-    value = body.get("message")
+def text_field(body: dict, field: str, errors: list[str], max_chars: int, required: bool = True) -> str:
+    """The trimmed text of body[field] ("" when absent, null or blank), adding its problems to
+    `errors` as <field>_invalid (not a string), _blank (when required), _exceed_max_chars,
+    _invalid_characters."""
+    value = body.get(field)
     if value is not None and not isinstance(value, str):
-        errors.append("message_invalid")
+        errors.append(f"{field}_invalid")
         return ""
     text = (value or "").strip()
     if not text:
-        errors.append("message_blank")
-    elif len(text) > MAX_MESSAGE_CHARS:
-        errors.append("message_exceed_max_chars")
+        if required:
+            errors.append(f"{field}_blank")
+    elif len(text) > max_chars:
+        errors.append(f"{field}_exceed_max_chars")
     elif not is_storable_text(text):
-        errors.append("message_invalid_characters")
+        errors.append(f"{field}_invalid_characters")
     return text
+
+
+def message(body: dict, errors: list[str]) -> str:
+    """The trimmed message, adding its problems to `errors`."""
+    return text_field(body, "message", errors, MAX_MESSAGE_CHARS)
 
 
 def is_storable_text(text: str) -> bool:

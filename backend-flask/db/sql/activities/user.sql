@@ -1,20 +1,9 @@
--- activities/user.sql: a user's profile and one page of their live top-level activities,
--- newest first, replies nested. No row when the handle is unknown.
+-- activities/user.sql: a user's profile (the view user_profiles) and one page of their live
+-- top-level activities, newest first, replies nested. No row when the handle is unknown.
 -- Params: handle, limit, cursor_created_at, cursor_uuid.
 -- Returns: body (JSON object text), next_created_at, next_uuid (NULL on the last page).
 WITH profile AS (
-  -- cruds_count: the cruds expiring in the six-hour periods to come (user_crud_expiries, kept
-  -- by a trigger) and those still live of the current period, counted: a cost that does not
-  -- grow with what the user has posted.
-  SELECT u.uuid, u.handle, u.display_name, u.bio,
-         (SELECT coalesce(sum(e.cruds), 0) FROM public.user_crud_expiries e
-          WHERE e.user_uuid = u.uuid AND e.expires_period > public.expiry_period(now()))
-         + (SELECT count(*) FROM public.activities a
-            WHERE a.user_uuid = u.uuid AND a.reply_to_activity_uuid IS NULL
-              AND a.expires_at > now()
-              AND a.expires_at < public.expiry_period(now()) + interval '6 hours') AS cruds_count
-  FROM public.users u
-  WHERE lower(u.handle) = lower(%(handle)s)
+  SELECT * FROM public.user_profiles WHERE lower(handle) = lower(%(handle)s)
 ),
 candidates AS (
   -- the columns of public.activity_items. The user is a value here (the subquery), not a join,
