@@ -17,18 +17,16 @@ One request thread per worker by default (docs/decisions/0002-one-request-thread
 a request that waits on the database holds up its worker's other connections, so where slow
 routes are added, WEB_THREADS=2 DB_POOL_SIZE=2 lets them go on.
 
-Settings (environment variables):
-  BIND             host:port to listen on (default 0.0.0.0:4567)
-  WEB_CONCURRENCY  worker processes (default 2, one per core: docs/decisions/0010-two-workers.md)
-  WEB_THREADS      request threads per worker (default 1; set DB_POOL_SIZE to the same)
-  ACCESS_LOG       1 to log every request (method, path, status, time; never the query string)
-The database's share is WEB_CONCURRENCY x DB_POOL_SIZE connections, logged at start
-(docs/decisions/0007-connection-budget.md).
+Settings (environment variables, lib/settings.py): BIND (host:port, default 0.0.0.0:4567),
+WEB_CONCURRENCY (worker processes, default 2), WEB_THREADS (request threads per worker, default 1;
+set DB_POOL_SIZE to the same), ACCESS_LOG (1: a line per request). The database's share is
+WEB_CONCURRENCY x DB_POOL_SIZE connections, logged at start (docs/decisions/0007-connection-budget.md).
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import logging
 import multiprocessing
@@ -41,9 +39,8 @@ from granian import Granian
 from granian.constants import Interfaces
 from granian.http import HTTP1Settings
 
-DEFAULT_BIND = "0.0.0.0:4567"
-DEFAULT_WORKERS = 2
-DEFAULT_THREADS = 1
+from lib.settings import Settings, SettingsError
+
 # Largest request head (request line and headers) granian buffers; larger ones get a 431/414.
 MAX_REQUEST_HEAD_BYTES = 64 * 1024
 ACCESS_LOG_FORMAT = '%(addr)s "%(method)s %(path)s" %(status)d %(dt_ms).1fms'
@@ -54,42 +51,23 @@ STARTED_BY = os.getppid()  # read first thing, before the parent can exit
 log = logging.getLogger("cruddur.serve")
 
 
-def server_settings(environ=os.environ) -> dict:
-    """Workers, threads, host and port from the environment; ValueError when malformed."""
-    host, sep, port = environ.get("BIND", DEFAULT_BIND).rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ValueError(f"BIND must be host:port, not {environ.get('BIND')!r}")
-    workers = int(environ.get("WEB_CONCURRENCY") or DEFAULT_WORKERS)
-    threads = int(environ.get("WEB_THREADS") or DEFAULT_THREADS)
-    if workers < 1 or threads < 1:
-        raise ValueError("WEB_CONCURRENCY and WEB_THREADS must be at least 1")
-    return {"host": host.strip("[]"), "port": int(port), "workers": workers, "threads": threads,
-            "access_log": environ.get("ACCESS_LOG", "") in ("1", "true", "yes")}
-
-
-def connection_budget(workers: int, environ=os.environ) -> str:
-    """What this server may ask of the database: workers x pool size, per pool."""
-    from app import DEFAULTS
-
-    def setting(name):
-        return environ.get(name) or DEFAULTS[name]
-
-    pool = int(setting("DB_POOL_SIZE"))
-    budget = f"{workers} workers x {pool} = {workers * pool} connections to the primary"
-    if setting("READ_CONNECTION_URL"):
-        read_pool = int(setting("DB_READ_POOL_SIZE") or pool)
-        budget += f", {workers} x {read_pool} = {workers * read_pool} to the replica"
-    if setting("DB_POOLER"):
-        budget += f" (client connections to a {setting('DB_POOLER')} pooler)"
-    return budget
-
-
 def worker_app():
     """The factory every worker calls (serve.py hands granian this one): a session of its own,
-    then the app that main() was asked to serve."""
+    then the app that main() was asked to serve, then what it built frozen."""
     start_own_session()
     module, _, factory = os.environ[WORKER_TARGET_ENV].partition(":")
-    return getattr(importlib.import_module(module), factory)()
+    app = getattr(importlib.import_module(module), factory)()
+    freeze_long_lived_objects()
+    return app
+
+
+def freeze_long_lived_objects() -> None:
+    """Move what the worker has built so far (modules, the app, the pool) out of the cyclic
+    garbage collector's sight: it lives as long as the process, so a full collection walks only
+    what requests left behind (docs/decisions/0005-gc-freeze-at-worker-start.md). What exists
+    when it runs is never collected: caches that grow with requests are built after it."""
+    gc.collect()
+    gc.freeze()
 
 
 def start_own_session() -> None:
@@ -127,17 +105,17 @@ def main(argv: list[str]) -> int:
         return 2
     target = argv[0] if argv else "app:create_app"
     try:
-        settings = server_settings()
-    except ValueError as err:
+        settings = Settings.from_env()
+    except SettingsError as err:
         print(f"serve.py: {err}", file=sys.stderr)
         return 2
-    if target == "app:create_app" and not os.environ.get("CONNECTION_URL"):
+    if target == "app:create_app" and not settings.connection_url:
         print("serve.py: CONNECTION_URL is not set", file=sys.stderr)
         return 2
     # Spawned workers run the interpreter's normal exit, atexit included: that closes the pool.
     multiprocessing.set_start_method("spawn", force=True)
     if target == "app:create_app":
-        log.info("connection budget: %s", connection_budget(settings["workers"]))
+        log.info("connection budget: %s", settings.connection_budget())
     os.environ[WORKER_TARGET_ENV] = target  # spawned workers inherit the environment
     Granian(
         "serve:worker_app",
@@ -145,12 +123,12 @@ def main(argv: list[str]) -> int:
         working_dir=Path(__file__).resolve().parent,
         interface=Interfaces.WSGI,
         websockets=False,
-        address=settings["host"],
-        port=settings["port"],
-        workers=settings["workers"],
-        blocking_threads=settings["threads"],
+        address=settings.host,
+        port=settings.port,
+        workers=settings.web_concurrency,
+        blocking_threads=settings.web_threads,
         http1_settings=HTTP1Settings(max_buffer_size=MAX_REQUEST_HEAD_BYTES),
-        log_access=settings["access_log"],
+        log_access=settings.access_log,
         log_access_format=ACCESS_LOG_FORMAT,
         respawn_failed_workers=True,
         workers_kill_timeout=15,  # a worker that does not stop within this is killed

@@ -33,7 +33,7 @@ def as_app(url: str) -> psycopg.Connection:
 
 
 def test_the_api_connects_as_cruddur_app(client, db):
-    assert client.app.config["CONNECTION_URL"].startswith(f"postgresql://{ROLE}:")
+    assert client.app.config["SETTINGS"].connection_url.startswith(f"postgresql://{ROLE}:")
     assert client.get("/api/health-check").status_code == 200
     users = db.execute("SELECT DISTINCT usename FROM pg_stat_activity"
                        " WHERE application_name = 'cruddur-api' AND datname = current_database()").fetchall()

@@ -8,7 +8,7 @@ import pytest
 from lib import paging, validation
 from lib.errors import ApiError
 from lib.queries import load_query
-from serve import server_settings
+from lib.settings import Settings, SettingsError
 from services.search_activities import like_pattern
 
 
@@ -99,12 +99,37 @@ def test_a_query_name_outside_the_sql_folder_is_refused():
 
 # -- the server's settings -------------------------------------------------------------------------
 
-def test_server_settings_from_the_environment():
-    assert server_settings({"BIND": "[::1]:8080", "WEB_CONCURRENCY": "3", "ACCESS_LOG": "1"}) == {
-        "host": "::1", "port": 8080, "workers": 3, "threads": 1, "access_log": True}
-    for bad in ({"BIND": "8080"}, {"BIND": "host:port"}, {"WEB_CONCURRENCY": "0"}, {"WEB_THREADS": "x"}):
-        with pytest.raises(ValueError):
-            server_settings(bad)
+def test_settings_from_the_environment():
+    settings = Settings.from_env({"BIND": "[::1]:8080", "WEB_CONCURRENCY": "3", "ACCESS_LOG": "1",
+                                  "DB_POOL_TIMEOUT": "0.5", "READ_CONNECTION_URL": "postgresql://replica",
+                                  "DB_POOLER": "", "FRONTEND_URL": ""})
+    assert (settings.host, settings.port, settings.web_concurrency, settings.web_threads) == (
+        "::1", 8080, 3, 1)
+    assert settings.access_log is True and settings.db_pool_timeout == 0.5
+    assert settings.frontend_url is None  # empty is unset
+    assert settings.connection_budget() == (
+        "3 workers x 1 = 3 connections to the primary, 3 x 1 = 3 to the replica")
+    assert Settings.from_env({}) == Settings()
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"BIND": "8080"}, "BIND must be host:port, not '8080'"),
+    ({"BIND": "host:port"}, "BIND must be host:port"),
+    ({"BIND": "host:70000"}, "BIND must be host:port"),
+    ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be at least 1, not 0"),
+    ({"WEB_THREADS": "x"}, "WEB_THREADS must be a whole number, not 'x'"),
+    ({"DB_POOL_SIZE": "2.5"}, "DB_POOL_SIZE must be a whole number, not '2.5'"),
+    ({"DB_POOL_TIMEOUT": "soon"}, "DB_POOL_TIMEOUT must be a number, not 'soon'"),
+    ({"DB_POOL_TIMEOUT": "nan"}, "DB_POOL_TIMEOUT must be a number, not 'nan'"),
+    ({"DB_STATEMENT_TIMEOUT_MS": "0"}, "DB_STATEMENT_TIMEOUT_MS must be more than 0"),
+    ({"ACCESS_LOG": "maybe"}, "ACCESS_LOG must be 1 or 0"),
+    ({"DB_POOLER": "session"}, "DB_POOLER must be empty (direct) or 'transaction', not 'session'"),
+    ({"DB_PLAN_CACHE_MODE": "fast"}, "DB_PLAN_CACHE_MODE must be one of auto, force_generic_plan"),
+])
+def test_a_setting_that_cannot_be_used_is_named(environ, message):
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(environ)
+    assert message in str(refused.value)
 
 
 # -- the tests' own contract check -----------------------------------------------------------------

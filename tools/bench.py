@@ -62,6 +62,7 @@ sys.path.insert(0, str(BACKEND))
 from fake_cognito import FakeCognito  # noqa: E402
 from lib.paging import encode_cursor  # noqa: E402
 from lib.queries import load_query  # noqa: E402
+from lib.settings import Settings  # noqa: E402
 from localpg import LocalPostgres, find_bindir, free_port  # noqa: E402
 from localpgbouncer import INSTALL_HINT as PGBOUNCER_HINT  # noqa: E402
 from localpgbouncer import LocalPgBouncer, find_pgbouncer  # noqa: E402
@@ -335,19 +336,11 @@ class Run:
     notes: list[str] = field(default_factory=list)
 
 
-def api_setting(key: str, default: str = "") -> str:
-    """A setting as the API reads it: the environment, else app.py's DEFAULTS."""
-    from app import DEFAULTS
-
-    value = os.environ.get(key) or DEFAULTS.get(key)
-    return default if value is None else str(value)
-
-
 def plan_mode_for(sql_name: str) -> str:
     """The plan_cache_mode the API's sessions run the query with (lib/queries.py)."""
     if load_query(sql_name).plan_every_call:
         return "force_custom_plan"
-    return api_setting("DB_PLAN_CACHE_MODE")
+    return Settings.from_env().db_plan_cache_mode
 
 
 def build_database(pg: LocalPostgres, name: str, activities: int) -> str:
@@ -639,9 +632,8 @@ def median_load(loads: list[Load]) -> Load:
 def pooler_connections() -> tuple[int, int]:
     """--pooled: the API's connections to PgBouncer (workers x DB_POOL_SIZE) and PgBouncer's to
     PostgreSQL, a quarter as many."""
-    from serve import server_settings
-
-    clients = server_settings()["workers"] * int(api_setting("DB_POOL_SIZE"))
+    settings = Settings.from_env()
+    clients = settings.web_concurrency * settings.db_pool_size
     return clients, max(1, round(clients / CLIENTS_PER_SERVER_CONNECTION))
 
 
@@ -868,15 +860,12 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
 
 
 def describe_server() -> str:
-    """The server and the settings it runs with, as serve.py and lib/db.py read them."""
-    from serve import server_settings
-
-    server = server_settings()
-    settings = {key: api_setting(key) for key in ("DB_POOL_SIZE", "DB_POOL_MIN_SIZE",
-                                                  "DB_PLAN_CACHE_MODE")}
-    threads = f"{server['threads']} thread{'s' if server['threads'] > 1 else ''}"
-    return (f"granian (serve.py), {server['workers']} workers x {threads}; "
-            + ", ".join(f"{key}={value}" for key, value in settings.items()))
+    """The server and the settings it runs with (lib/settings.py)."""
+    settings = Settings.from_env()
+    threads = f"{settings.web_threads} thread{'s' if settings.web_threads > 1 else ''}"
+    return (f"granian (serve.py), {settings.web_concurrency} workers x {threads}; "
+            + ", ".join(f"{key.upper()}={getattr(settings, key)}"
+                        for key in ("db_pool_size", "db_pool_min_size", "db_plan_cache_mode")))
 
 
 def describe_scheduler() -> str:

@@ -1,7 +1,8 @@
 """The HTTP-stack ceiling for bin/bench: a Flask app whose GET or POST /<name> answers a constant
 body (the file <name> in BENCH_BODY_DIR, written by the bench before it asks for it) as JSON,
-through the API's own response helper. Served by the same server, with the same settings, as the
-API (serve.py), it measures what the server and Flask cost without the database."""
+through the API's own response helper. Served by the same server, with the same settings and
+worker start (serve.py's worker_app), as the API, it measures what the server and Flask cost
+without the database."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 
 from flask import Flask, abort
 
-from app import freeze_long_lived_objects
 from lib.http import json_text
 
 
@@ -27,6 +27,4 @@ def create_app() -> Flask:
                 abort(404)
             bodies[name] = path.read_bytes()
         return json_text(bodies[name])
-
-    freeze_long_lived_objects()  # as the API's workers do
     return app

@@ -128,12 +128,12 @@ class CognitoVerifier:
 
 
 def init_app(app: Flask) -> None:
-    pool_id = app.config["AWS_COGNITO_USER_POOL_ID"]
-    client_id = app.config["AWS_COGNITO_USER_POOL_CLIENT_ID"]
+    settings = app.config["SETTINGS"]
+    pool_id, client_id = settings.aws_cognito_user_pool_id, settings.aws_cognito_user_pool_client_id
     if pool_id and client_id:
         app.extensions["cognito"] = CognitoVerifier(
-            app.config["AWS_DEFAULT_REGION"], pool_id, client_id, app.config["COGNITO_JWKS_URL"],
-            float(app.config["COGNITO_JWKS_REFETCH_SECONDS"]))
+            settings.aws_default_region, pool_id, client_id, settings.cognito_jwks_url,
+            settings.cognito_jwks_refetch_seconds)
     else:
         log.warning("AWS_COGNITO_USER_POOL_ID or _CLIENT_ID unset: signed-in routes answer 401")
 

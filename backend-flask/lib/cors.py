@@ -18,7 +18,8 @@ MAX_AGE_SECONDS = "7200"  # the longest Chromium keeps a preflight's answer
 
 
 def init_app(app: Flask) -> None:
-    origins = {url.rstrip("/") for url in (app.config["FRONTEND_URL"], app.config["BACKEND_URL"]) if url}
+    settings = app.config["SETTINGS"]
+    origins = {url.rstrip("/") for url in (settings.frontend_url, settings.backend_url) if url}
 
     @app.after_request
     def cors_headers(response: Response) -> Response:

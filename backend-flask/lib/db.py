@@ -31,6 +31,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from lib.errors import ApiError
 from lib.queries import Connection
+from lib.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -66,32 +67,30 @@ class Database:
         atexit.register(self.close)  # a server worker that exits leaves no session behind
 
     def init_app(self, app) -> None:
-        if not app.config["CONNECTION_URL"]:
+        settings: Settings = app.config["SETTINGS"]
+        if not settings.connection_url:
             raise RuntimeError("CONNECTION_URL is not set")
-        if app.config["DB_POOLER"] not in ("", "transaction"):
-            raise RuntimeError("DB_POOLER must be empty (direct) or 'transaction'")
         self.close()
-        self.pool = self._open_pool(app, "CONNECTION_URL", "cruddur", int(app.config["DB_POOL_SIZE"]))
-        if app.config["READ_CONNECTION_URL"]:
-            size = int(app.config["DB_READ_POOL_SIZE"] or app.config["DB_POOL_SIZE"])
-            self.read_pool = self._open_pool(app, "READ_CONNECTION_URL", "cruddur-read", size)
+        self.pool = self._open_pool(settings, "CONNECTION_URL", "cruddur", settings.db_pool_size)
+        if settings.read_connection_url:
+            self.read_pool = self._open_pool(settings, "READ_CONNECTION_URL", "cruddur-read",
+                                             settings.read_pool_size)
 
-    def _open_pool(self, app, url_setting: str, name: str, size: int) -> ConnectionPool:
-        url = app.config[url_setting]
+    def _open_pool(self, settings: Settings, url_setting: str, name: str, size: int) -> ConnectionPool:
+        url = getattr(settings, url_setting.lower())
         try:
             conninfo.conninfo_to_dict(url)  # a malformed URL fails here, loudly
         except psycopg.ProgrammingError:  # not its message: libpq quotes the URL, password and all
             raise RuntimeError(f"{url_setting} is not a valid connection string (percent-encode"
                                " special characters such as % @ : / [ in the password)") from None
         # client_encoding: query_row() decodes what libpq hands it as UTF-8
-        kwargs = {"connect_timeout": int(app.config["DB_CONNECT_TIMEOUT"]), "client_encoding": "UTF8",
+        kwargs = {"connect_timeout": settings.db_connect_timeout, "client_encoding": "UTF8",
                   "application_name": f"{name}-api", "autocommit": True, "prepare_threshold": None}
-        pooled = app.config["DB_POOLER"] == "transaction"
+        pooled = settings.db_pooler == "transaction"
         if not pooled:
-            options = (f"-c statement_timeout={int(app.config['DB_STATEMENT_TIMEOUT_MS'])}"
-                       " -c TimeZone=UTC")
-            if app.config["DB_PLAN_CACHE_MODE"]:
-                options += f" -c plan_cache_mode={app.config['DB_PLAN_CACHE_MODE']}"
+            options = f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"
+            if settings.db_plan_cache_mode:
+                options += f" -c plan_cache_mode={settings.db_plan_cache_mode}"
             kwargs["options"] = options
 
         def configure(conn: Connection) -> None:
@@ -101,11 +100,11 @@ class Database:
             url,
             name=name,
             open=False,
-            min_size=min(int(app.config["DB_POOL_MIN_SIZE"]), size),
+            min_size=min(settings.db_pool_min_size, size),
             max_size=size,
-            timeout=float(app.config["DB_POOL_TIMEOUT"]),
+            timeout=settings.db_pool_timeout,
             check=partial(self._check_connection, name),
-            reconnect_timeout=float(app.config["DB_RECONNECT_TIMEOUT"]),
+            reconnect_timeout=settings.db_reconnect_timeout,
             kwargs=kwargs,
             configure=configure,
             connection_class=self._tracked_connection_class() if name == "cruddur" else Connection,
