@@ -7,7 +7,7 @@
 -- migrations in schema_migrations, so bin/db-migrate finds the database up to date.
 -- A new migration: make the same change here (a new column goes last, where ALTER TABLE puts
 -- it) and set this line to its version (README, "Schema changes: migrations").
--- schema version: 20261204053146
+-- schema version: 20261204062143
 
 SET client_min_messages = warning;  -- no "does not exist, skipping" notices
 
@@ -42,7 +42,8 @@ BEGIN
 END
 $$;
 
-DROP FUNCTION IF EXISTS public.activity_replies(uuid, integer);
+DROP FUNCTION IF EXISTS public.activity_page(uuid[], integer);
+DROP FUNCTION IF EXISTS public.activity_replies(uuid, integer);  -- before activity_page
 DROP VIEW IF EXISTS public.user_profiles;
 DROP VIEW IF EXISTS public.activity_items;
 DROP TABLE IF EXISTS public.user_crud_expiries;
@@ -207,17 +208,40 @@ SELECT a.uuid, u.display_name, u.handle, a.message,
 FROM public.activities a
 JOIN public.users u ON u.uuid = a.user_uuid;
 
--- The live replies of an activity as a JSON array, oldest first, at most max_replies
--- (replies_count has the total); '[]' when none, never NULL.
-CREATE FUNCTION public.activity_replies(activity_uuid uuid, max_replies integer DEFAULT 20)
-RETURNS json LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT coalesce(json_agg(r ORDER BY r.created_at, r.uuid), '[]')
-  FROM (
-    SELECT i.* FROM public.activity_items i
-    WHERE i.reply_to_activity_uuid = activity_uuid AND i.expires_at > now()
-    ORDER BY i.created_at, i.uuid
-    LIMIT max_replies
-  ) r
+-- One page of activities as the API shows it, the one definition every list query uses: the
+-- activities whose uuids `candidates` lists, in that order (a list query's rows, at most
+-- page_size + 1: a row past the page says there is a next one), each with its first live replies
+-- (oldest first, at most 20; replies_count has the total); and the keyset cursor of the page's
+-- last row when there is a next page. plpgsql, so its plan is kept for the session.
+CREATE FUNCTION public.activity_page(candidates uuid[], page_size integer)
+RETURNS TABLE (body json, next_created_at timestamptz, next_uuid uuid)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN QUERY
+  WITH page AS (
+    SELECT c.n, i
+    FROM unnest(candidates[1:page_size]) WITH ORDINALITY AS c(uuid, n)
+    JOIN public.activity_items i ON i.uuid = c.uuid
+  )
+  SELECT
+    (SELECT coalesce(json_agg(x.item ORDER BY x.n), '[]')
+     FROM (
+       SELECT p.n, (SELECT item FROM (SELECT (p.i).*, replies.list AS replies) item) AS item
+       FROM page p
+       CROSS JOIN LATERAL (
+         SELECT coalesce(json_agg(reply ORDER BY reply.created_at, reply.uuid), '[]') AS list
+         FROM (
+           SELECT r.* FROM public.activity_items r
+           WHERE r.reply_to_activity_uuid = (p.i).uuid AND r.expires_at > now()
+           ORDER BY r.created_at, r.uuid
+           LIMIT 20
+         ) reply
+       ) replies
+     ) x),
+    (last.i).created_at, (last.i).uuid
+  FROM (SELECT) one
+  LEFT JOIN page last ON last.n = page_size AND cardinality(candidates) > page_size;
+END
 $$;
 
 -- What cruddur_app may do (see the top of this file).
@@ -233,4 +257,4 @@ GRANT SELECT, INSERT, UPDATE ON public.activities, public.user_crud_expiries TO 
 GRANT SELECT, INSERT ON public.users TO cruddur_app;
 GRANT UPDATE (display_name, bio) ON public.users TO cruddur_app;
 GRANT SELECT ON public.activity_items, public.user_profiles TO cruddur_app;
-GRANT EXECUTE ON FUNCTION public.activity_replies(uuid, integer) TO cruddur_app;
+GRANT EXECUTE ON FUNCTION public.activity_page(uuid[], integer) TO cruddur_app;

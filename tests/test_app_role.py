@@ -8,6 +8,8 @@ it could not drop, empty or change a table.
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 
@@ -90,7 +92,7 @@ def test_every_table_and_view_grants_rows_only_and_nothing_on_the_schema(db):
     assert db.execute("SELECT has_schema_privilege(%s, 'public', 'USAGE'),"
                       " has_schema_privilege(%s, 'public', 'CREATE'),"
                       " has_database_privilege(%s, current_database(), 'CREATE'),"
-                      " has_function_privilege(%s, 'public.activity_replies(uuid, integer)', 'EXECUTE')",
+                      " has_function_privilege(%s, 'public.activity_page(uuid[], integer)', 'EXECUTE')",
                       (ROLE,) * 4).fetchone() == (True, False, False, True)
 
 
@@ -98,7 +100,7 @@ INJECTED = [
     "DROP TABLE public.activities",
     "DROP TABLE public.users CASCADE",
     "DROP VIEW public.activity_items",
-    "DROP FUNCTION public.activity_replies(uuid, integer)",
+    "DROP FUNCTION public.activity_page(uuid[], integer)",
     "TRUNCATE public.activities",
     "DELETE FROM public.activities",
     "ALTER TABLE public.users ADD COLUMN is_admin boolean",
@@ -162,7 +164,8 @@ def test_the_role_reads_writes_and_updates_rows(app_role_url, db):
         conn.execute("UPDATE public.activities SET replies_count = 1 WHERE uuid = %s", row)
         count = conn.execute("SELECT replies_count FROM public.activity_items WHERE uuid = %s", row)
         assert count.fetchone() == (1,)
-        assert conn.execute("SELECT public.activity_replies(%s)::text", row).fetchone() == ("[]",)
+        page = conn.execute("SELECT body::text FROM public.activity_page(ARRAY[%s::uuid], 20)", row)
+        assert json.loads(page.fetchone()[0])[0]["replies"] == []
 
 
 @pytest.mark.e2e

@@ -34,7 +34,8 @@ def test_without_wrk_it_says_how_to_install_it_and_stops(tmp_path):
     assert not (tmp_path / "results.md").exists()
 
 
-@pytest.mark.parametrize("args", [["--activities", "10"], ["--routes", "home,timeline"]])
+@pytest.mark.parametrize("args", [["--activities", "10"], ["--routes", "home,timeline"],
+                                  ["--against", "/nowhere"]])
 def test_rejects_a_bad_argument(args):
     result = run_script("bench", *args, env=script_env(), timeout=120)
     assert result.returncode == 2

@@ -330,6 +330,7 @@ class Run:
     duration: float
     pooled: bool = False
     routes: tuple[str, ...] = ROUTES  # the routes measured (the plans are of every list route)
+    against: Path | None = None  # another checkout, whose home page is measured in turns with ours
     rows: list[Row] = field(default_factory=list)
     plans: str = ""  # PLANS.md: the plans themselves
     plan_checks: list[str] = field(default_factory=list)  # one line per plan, for results.md
@@ -472,17 +473,19 @@ def wrk_script(case: Case, workdir: Path) -> Path | None:
     return script
 
 
-def server_argv(target: str) -> list[str]:
+def server_argv(target: str, backend: Path = BACKEND) -> list[str]:
     """How production starts the server (serve.py), serving `target`; BIND gives the port."""
-    return [str(VENV_BIN / "python"), str(BACKEND / "serve.py"), target]
+    return [str(VENV_BIN / "python"), str(backend / "serve.py"), target]
 
 
-def start_api(url: str, cognito: FakeCognito, workdir: Path, **settings: str) -> Server:
+def start_api(url: str, cognito: FakeCognito, workdir: Path, backend: Path = BACKEND,
+              **settings: str) -> Server:
+    """The API of this checkout, or of the one whose backend-flask/ is `backend` (--against)."""
     port = free_port()
     env = {**os.environ, **cognito.env(), "CONNECTION_URL": url, "BIND": f"127.0.0.1:{port}",
            "FRONTEND_URL": "http://localhost:3000", "BACKEND_URL": f"http://127.0.0.1:{port}",
            "PYTHONUNBUFFERED": "1", **settings}
-    api = Server(server_argv("app:create_app"), BACKEND, env,
+    api = Server(server_argv("app:create_app", backend), backend, env,
                  workdir / f"api-{port}.log", port)
     api.wait_ready("/api/health-check")
     return api
@@ -534,7 +537,7 @@ class Baseline:
 
 def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: FakeCognito, workdir: Path,
                  explain: bool, keep_baseline: bool = False,
-                 baseline: Baseline | None = None) -> Baseline | None:
+                 baseline: Baseline | None = None, last: bool = False) -> Baseline | None:
     started = time.monotonic()
     say(f"{size:,} activities: building the database")
     dbname = f"cruddur_bench_{size}"
@@ -587,6 +590,11 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: FakeCognito, w
             base_api.stop()
         rows += measure_api(run, size, api, [c for c in cases if c.body is not None], workdir,
                             database_alone, http_alone)
+        if run.against and last:
+            home = next(case for case in cases if (case.route, case.page) == ("home", "first"))
+            other = start_api(url, cognito, workdir, backend=run.against / "backend-flask")
+            stack.callback(other.stop)
+            compare_home(run, size, api, other, home)
     for row in rows:
         run.rows.append(row)
         label = f"{row.case.route} {row.case.page}".strip(" -")
@@ -622,6 +630,23 @@ def measure_latencies(run: Run, rows: list[Row], api: Server, baseline: Baseline
             there.append(wrk(base_api.base + base_case.path, run.duration / turns,
                              wrk_script(base_case, workdir), 1))
         row.alone, base_row.alone = median_load(here), median_load(there)
+
+
+def compare_home(run: Run, size: int, api: Server, other: Server, home: Case) -> None:
+    """--against: the home page from this checkout's API and the other's, in turns on the same
+    database (wrk, 16 connections, a quarter of the duration each, eight turns each), as a ratio
+    of the medians: a code change's effect, free of the machine's drift between runs."""
+    loads: dict[str, list[Load]] = {"this": [], "other": []}
+    for server in (api, other):
+        warm(server.base + home.path, run.duration / 2)
+    for _ in range(8):
+        for name, server in (("this", api), ("other", other)):
+            loads[name].append(wrk(server.base + home.path, run.duration / 4))
+    this, other_rps = (statistics.median(load.rps for load in loads[name]) for name in ("this", "other"))
+    line = (f"Home page at {size:,}, in turns with {run.against}: this checkout {this:,.0f} req/s,"
+            f" the other {other_rps:,.0f} req/s: {this / other_rps:.2f}x.")
+    say(line)
+    run.notes.append(line)
 
 
 def median_load(loads: list[Load]) -> Load:
@@ -895,6 +920,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path,
                         help="default bench/results.md, or bench/results-pooled.md with --pooled")
     parser.add_argument("--plans", type=Path, default=BENCH / "PLANS.md")
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT",
+                        help="another checkout of this repository (e.g. a git worktree of main): at the"
+                             " largest size its API answers the home page in turns with this one's")
     parser.add_argument("--routes", default=",".join(ROUTES),
                         help=f"the routes to measure, comma-separated (default all: {','.join(ROUTES)});"
                              " the plans are of every list route")
@@ -924,7 +952,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sizes = sorted({s for s in (1_000, 100_000) if s < args.activities} | {args.activities})
     started = time.monotonic()
-    run = Run(args.duration, pooled=args.pooled, routes=routes)
+    if args.against and not (args.against / "backend-flask" / "serve.py").is_file():
+        parser.error(f"--against: {args.against} is not a checkout of this repository")
+    run = Run(args.duration, pooled=args.pooled, routes=routes, against=args.against)
     if args.pooled:
         clients, servers = pooler_connections()
         run.notes.append(
@@ -946,7 +976,7 @@ def main(argv: list[str] | None = None) -> int:
                 kept = measure_size(run, pg, size, cognito, Path(tmp),
                                     explain=last and not args.pooled,
                                     keep_baseline=size == sizes[0] and not last,
-                                    baseline=baseline if last else None)
+                                    baseline=baseline if last else None, last=last)
                 baseline = baseline or kept
                 drop_database(pg, f"cruddur_bench_{size}")
             if baseline:

@@ -1,37 +1,14 @@
--- activities/home.sql: one page of the home feed: live top-level activities, newest first,
--- each with its first live replies nested (oldest first, at most 20).
+-- activities/home.sql: one page of the home feed: live top-level activities, newest first, each
+-- with its first live replies (public.activity_page() builds the page).
 -- Keyset paging on (created_at, uuid); one row past the page tells whether there is a next one.
 -- Params: limit, cursor_created_at, cursor_uuid.
 -- Returns: body (JSON array text), next_created_at, next_uuid (NULL on the last page).
-WITH candidates AS (
-  SELECT i.*
-  FROM public.activity_items i
-  WHERE i.reply_to_activity_uuid IS NULL
-    AND i.expires_at > now()
-    AND (i.created_at, i.uuid) < (%(cursor_created_at)s::timestamptz, %(cursor_uuid)s::uuid)
-  ORDER BY i.created_at DESC, i.uuid DESC
+SELECT page.body::text, page.next_created_at, page.next_uuid
+FROM public.activity_page(ARRAY(
+  SELECT a.uuid FROM public.activities a
+  WHERE a.reply_to_activity_uuid IS NULL
+    AND a.expires_at > now()
+    AND (a.created_at, a.uuid) < (%(cursor_created_at)s::timestamptz, %(cursor_uuid)s::uuid)
+  ORDER BY a.created_at DESC, a.uuid DESC
   LIMIT %(limit)s + 1
-),
-page AS (
-  SELECT * FROM candidates ORDER BY created_at DESC, uuid DESC LIMIT %(limit)s
-)
-SELECT body.json::text AS body, next.created_at AS next_created_at, next.uuid AS next_uuid
-FROM (
-  SELECT coalesce(json_agg(item ORDER BY item.created_at DESC, item.uuid DESC), '[]') AS json
-  FROM (
-    SELECT p.*, r.replies
-    FROM page p
-    LEFT JOIN LATERAL (
-      SELECT coalesce(json_agg(reply ORDER BY reply.created_at, reply.uuid), '[]') AS replies
-      FROM (
-        SELECT ri.* FROM public.activity_items ri
-        WHERE ri.reply_to_activity_uuid = p.uuid AND ri.expires_at > now()
-        ORDER BY ri.created_at, ri.uuid
-        LIMIT 20
-      ) reply
-    ) r ON true
-  ) item
-) body
-LEFT JOIN (
-  SELECT created_at, uuid FROM page ORDER BY created_at, uuid LIMIT 1
-) next ON (SELECT count(*) FROM candidates) > %(limit)s;
+), %(limit)s) page;
