@@ -446,8 +446,9 @@ def cases_for(url: str, cognito: FakeCognito) -> list[Case]:
                                "cursor_uuid": row_uuid}, token=auth))
     message = "Benchmarking the feed with a crud that expires tomorrow"
     posters = [cognito.token(f"bench-sub-{k}", expires_in=TOKEN_SECONDS) for k in range(1, POSTERS + 1)]
-    cases.append(Case("create", "-", "/api/activities", "activities/create",
-                      {"cognito_user_id": "bench-sub-1", "message": message, "ttl": "1 day"},
+    cases.append(Case("create", "-", "/api/activities", "activities/post",
+                      {"cognito_user_id": "bench-sub-1", "message": message, "ttl": "1 day",
+                       "parent_uuid": None},
                       token=posters[0], body={"message": message, "ttl": "1-day"}, ceilings=True,
                       poster_tokens=posters))
     return cases

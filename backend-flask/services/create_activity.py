@@ -5,7 +5,7 @@ from __future__ import annotations
 from lib.auth import Caller
 from lib.db import db
 from lib.errors import ApiError
-from lib.queries import query_json
+from lib.queries import query_row
 from lib.validation import message
 
 TTLS = {
@@ -30,8 +30,9 @@ def run(caller: Caller, body: dict) -> str:
     if errors:
         raise ApiError(422, *errors)
     with db.connection() as conn:
-        activity = query_json(conn, "activities/create", {
-            "cognito_user_id": caller.cognito_user_id, "message": text, "ttl": TTLS[ttl]})
-    if activity is None:
+        known_user, activity = query_row(conn, "activities/post", {
+            "cognito_user_id": caller.cognito_user_id, "message": text, "ttl": TTLS[ttl],
+            "parent_uuid": None})
+    if known_user != "t":
         raise ApiError(401, "user_unknown")
     return activity

@@ -15,8 +15,9 @@ def run(caller: Caller, parent_uuid: str, body: dict) -> str:
     if errors:
         raise ApiError(422, *errors)
     with db.connection() as conn:
-        known_user, reply = query_row(conn, "activities/reply", {
-            "cognito_user_id": caller.cognito_user_id, "parent_uuid": parent_uuid, "message": text})
+        known_user, reply = query_row(conn, "activities/post", {
+            "cognito_user_id": caller.cognito_user_id, "message": text, "ttl": None,
+            "parent_uuid": parent_uuid})
     if known_user != "t":
         raise ApiError(401, "user_unknown")
     if reply is None:
