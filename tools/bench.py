@@ -635,14 +635,17 @@ def measure_latencies(run: Run, rows: list[Row], api: Server, baseline: Baseline
 
 def compare_home(run: Run, size: int, api: Server, other: Server, home: Case) -> None:
     """--against: the home page from this checkout's API and the other's, in turns on the same
-    database (wrk, 16 connections, a quarter of the duration each, eight turns each), as a ratio
-    of the medians: a code change's effect, free of the machine's drift between runs."""
+    database (wrk, 16 connections, a quarter of the duration each but at least the second wrk
+    counts in, eight turns each, the first of each pair alternating), as a ratio of the medians:
+    a code change's effect, free of the machine's drift between runs."""
     loads: dict[str, list[Load]] = {"this": [], "other": []}
+    seconds = max(1, round(run.duration / 4))
     for server in (api, other):
-        warm(server.base + home.path, run.duration / 2)
-    for _ in range(8):
-        for name, server in (("this", api), ("other", other)):
-            loads[name].append(wrk(server.base + home.path, run.duration / 4))
+        warm(server.base + home.path, seconds)
+    for turn in range(8):
+        pair = [("this", api), ("other", other)]
+        for name, server in pair if turn % 2 == 0 else pair[::-1]:
+            loads[name].append(wrk(server.base + home.path, seconds))
     this, other_rps = (statistics.median(load.rps for load in loads[name]) for name in ("this", "other"))
     line = (f"Home page at {size:,}, in turns with {run.against}: this checkout {this:,.0f} req/s,"
             f" the other {other_rps:,.0f} req/s: {this / other_rps:.2f}x.")
