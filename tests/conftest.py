@@ -101,6 +101,10 @@ def pytest_sessionstart(session):
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session):
+    if _is_worker(session.config):  # the figures this worker measured go to the controller
+        from support import FIGURES
+
+        session.config.workeroutput["figures"] = FIGURES
     server = getattr(session.config, "_cruddur_pg", None)
     if server is not None:
         server.destroy()
@@ -118,6 +122,13 @@ def pytest_collection_modifyitems(config, items):
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each file's tests stay in their order
+
+
+def pytest_testnodedown(node, error):
+    """A pytest-xdist worker ended: keep the figures it measured for the summary."""
+    from support import FIGURES
+
+    FIGURES.extend(getattr(node, "workeroutput", {}).get("figures", []))
 
 
 def pytest_terminal_summary(terminalreporter):
