@@ -7,7 +7,7 @@
 -- migrations in schema_migrations, so bin/db-migrate finds the database up to date.
 -- A new migration: make the same change here (a new column goes last, where ALTER TABLE puts
 -- it) and set this line to its version (README, "Schema changes: migrations").
--- schema version: 20261204030321
+-- schema version: 20261204053554
 
 SET client_min_messages = warning;  -- no "does not exist, skipping" notices
 
@@ -49,6 +49,8 @@ DROP TABLE IF EXISTS public.activities;
 DROP TABLE IF EXISTS public.users;
 DROP FUNCTION IF EXISTS public.activities_set_reply_to_user();
 DROP FUNCTION IF EXISTS public.activities_count_crud_expiry();
+DROP FUNCTION IF EXISTS public.activities_count_inserted_cruds();
+DROP FUNCTION IF EXISTS public.activities_count_deleted_cruds();
 DROP FUNCTION IF EXISTS public.expiry_period(timestamptz);
 
 CREATE TABLE public.users (
@@ -151,15 +153,19 @@ CREATE TABLE public.user_crud_expiries (
 );
 
 -- A top-level activity counts in its author's period of expiry, whoever inserts, updates or
--- deletes it.
+-- deletes it. Inserts and deletes are counted once per statement, per user and period, from the
+-- statement's rows (transition tables): in one transaction each update of a row leaves a version
+-- the next update of that row walks past, so counting a bulk load row by row grew with the square
+-- of its rows. Updates of a crud's author, expiry or parent (rare: the API never makes them) are
+-- counted per row.
 CREATE FUNCTION public.activities_count_crud_expiry() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.reply_to_activity_uuid IS NULL THEN
+  IF OLD.reply_to_activity_uuid IS NULL THEN
     UPDATE public.user_crud_expiries SET cruds = cruds - 1
     WHERE user_uuid = OLD.user_uuid AND expires_period = public.expiry_period(OLD.expires_at);
   END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.reply_to_activity_uuid IS NULL THEN
+  IF NEW.reply_to_activity_uuid IS NULL THEN
     INSERT INTO public.user_crud_expiries AS e (user_uuid, expires_period, cruds)
     VALUES (NEW.user_uuid, public.expiry_period(NEW.expires_at), 1)
     ON CONFLICT (user_uuid, expires_period) DO UPDATE SET cruds = e.cruds + 1;
@@ -169,9 +175,57 @@ END
 $$;
 
 CREATE TRIGGER activities_count_crud_expiry
-  AFTER INSERT OR DELETE OR UPDATE OF user_uuid, expires_at, reply_to_activity_uuid
-  ON public.activities
+  AFTER UPDATE OF user_uuid, expires_at, reply_to_activity_uuid ON public.activities
   FOR EACH ROW EXECUTE FUNCTION public.activities_count_crud_expiry();
+
+CREATE FUNCTION public.activities_count_inserted_cruds() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO public.user_crud_expiries AS e (user_uuid, expires_period, cruds)
+  SELECT user_uuid, public.expiry_period(expires_at), count(*)
+  FROM inserted_activities
+  WHERE reply_to_activity_uuid IS NULL
+  GROUP BY 1, 2
+  ORDER BY 1, 2  -- every statement locks rows in the same order: concurrent ones cannot deadlock
+  ON CONFLICT (user_uuid, expires_period) DO UPDATE SET cruds = e.cruds + excluded.cruds;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER activities_count_inserted_cruds
+  AFTER INSERT ON public.activities
+  REFERENCING NEW TABLE AS inserted_activities
+  FOR EACH STATEMENT EXECUTE FUNCTION public.activities_count_inserted_cruds();
+
+-- A past period whose last crud is deleted goes too: nothing reads past periods, and the API
+-- never writes one.
+CREATE FUNCTION public.activities_count_deleted_cruds() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  WITH deleted AS (
+    SELECT user_uuid, public.expiry_period(expires_at) AS expires_period, count(*) AS cruds
+    FROM deleted_activities
+    WHERE reply_to_activity_uuid IS NULL
+    GROUP BY 1, 2
+  ),
+  emptied_past AS (
+    DELETE FROM public.user_crud_expiries e
+    USING deleted d
+    WHERE e.user_uuid = d.user_uuid AND e.expires_period = d.expires_period
+      AND e.cruds <= d.cruds AND e.expires_period < public.expiry_period(now())
+  )
+  UPDATE public.user_crud_expiries e SET cruds = greatest(e.cruds - d.cruds, 0)
+  FROM deleted d
+  WHERE e.user_uuid = d.user_uuid AND e.expires_period = d.expires_period
+    AND NOT (e.cruds <= d.cruds AND e.expires_period < public.expiry_period(now()));
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER activities_count_deleted_cruds
+  AFTER DELETE ON public.activities
+  REFERENCING OLD TABLE AS deleted_activities
+  FOR EACH STATEMENT EXECUTE FUNCTION public.activities_count_deleted_cruds();
 
 -- The current period's cruds of a user, counted exactly.
 CREATE INDEX activities_user_expiry_idx
