@@ -369,7 +369,9 @@ def test_bad_migration_folders_and_files(database, folder):
 
     txn = write(folder, "20250102000000", "own_transaction", "-- BEGIN;\nBEGIN;\nSELECT 1;\nCOMMIT;\n")
     assert f"{txn}:2: 'BEGIN;'" in error_of()
-    txn.write_text("DO $$\nBEGIN\n  PERFORM 1;\nEND;\n$$;\n")  # PL/pgSQL's BEGIN/END are fine
+    txn.write_text("DO $$\nBEGIN\n  PERFORM 1;\nEND;\n$$;\n"  # PL/pgSQL's BEGIN/END are fine
+                   "CREATE PROCEDURE public.p() LANGUAGE plpgsql\n"
+                   "AS $body$\nBEGIN\n  COMMIT;\nEND;\n$body$;\n")  # and a procedure's COMMIT
 
     template = Path(run_script("db-migration-new", "not_written_yet",
                                env=script_env(MIGRATIONS_DIR=str(folder))).stdout.splitlines()[0])

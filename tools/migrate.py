@@ -68,6 +68,9 @@ TRANSACTION_RE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 COMMENT_RE = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+# Comments and dollar-quoted bodies (a procedure's COMMIT belongs to the procedure), in one pass.
+NOT_STATEMENTS_RE = re.compile(r"--[^\n]*|/\*.*?\*/|\$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?\$(?P=tag)\$",
+                               re.DOTALL)
 NO_TRANSACTION_RE = re.compile(r"^-- migrate: no-transaction[ \t]*$", re.MULTILINE)
 # psql's VERBOSITY verbose puts the SQLSTATE after the severity and adds a LOCATION line; the
 # runner reads the SQLSTATE, then shows the messages as psql's default verbosity words them.
@@ -379,7 +382,7 @@ def check_runnable(migrations: list[Migration], part: str) -> None:
             problems.append(
                 f"{shown(path)} has no SQL yet: write the change (or delete the migration's two files)"
                 if part == "up" else f"{shown(path)} has no SQL: {migration.id} cannot be rolled back")
-        elif match := TRANSACTION_RE.search(COMMENT_RE.sub(lambda m: " " * len(m[0]), text)):
+        elif match := TRANSACTION_RE.search(NOT_STATEMENTS_RE.sub(lambda m: " " * len(m[0]), text)):
             line = text.count("\n", 0, match.start()) + 1
             problems.append(f"{shown(path)}:{line}: '{match[0].strip()}': a migration runs in the "
                             "transaction bin/db-migrate opens; remove its BEGIN/COMMIT/ROLLBACK")

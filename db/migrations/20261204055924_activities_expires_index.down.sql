@@ -1,0 +1,5 @@
+-- db/migrations/20261204055924_activities_expires_index.down.sql
+-- Undo activities_expires_index.
+-- migrate: no-transaction
+
+DROP INDEX CONCURRENTLY IF EXISTS public.activities_expires_idx;
