@@ -13,32 +13,29 @@ SET client_min_messages = warning;  -- no "does not exist, skipping" notices
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;  -- trigram index for search (available on RDS)
 
+-- The roles, which own nothing. A role belongs to the server, not to one database: each is created
+-- only when missing, and without a password (it cannot log in until an operator sets one, e.g.
+-- `\password cruddur_app` in bin/db-connect).
 -- cruddur_app: the role the API connects as. It reads and writes rows (SELECT, INSERT, UPDATE,
--- granted at the end of this file) and nothing else: no DELETE or TRUNCATE, no DDL, it owns
--- nothing. A role belongs to the server, not to one database: created only when missing, and
--- without a password (it cannot log in until an operator sets one, e.g. `\password cruddur_app`
--- in bin/db-connect). A new table is granted to it here and in its migration.
-DO $$
-BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'cruddur_app') THEN
-    CREATE ROLE cruddur_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-  END IF;
-EXCEPTION WHEN duplicate_object THEN
-  NULL;  -- created meanwhile from another database of this server
-END
-$$;
-
+-- granted at the end of this file) and nothing else: no DELETE or TRUNCATE, no DDL. A new table
+-- is granted to it here and in its migration.
 -- cruddur_purge: the role the scheduled purge runs as. It may run the purge and nothing else: no
 -- right on any table (the batch function runs with its owner's rights, SECURITY DEFINER, and
--- removes only rows that expired). Created only when missing, without a password, like
--- cruddur_app.
+-- removes only rows that expired).
 DO $$
+DECLARE
+  role text;
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'cruddur_purge') THEN
-    CREATE ROLE cruddur_purge LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-  END IF;
-EXCEPTION WHEN duplicate_object THEN
-  NULL;  -- created meanwhile from another database of this server
+  FOREACH role IN ARRAY ARRAY['cruddur_app', 'cruddur_purge'] LOOP
+    BEGIN
+      IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = role) THEN
+        EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION'
+                       ' NOBYPASSRLS', role);
+      END IF;
+    EXCEPTION WHEN duplicate_object THEN
+      NULL;  -- created meanwhile from another database of this server
+    END;
+  END LOOP;
 END
 $$;
 

@@ -562,6 +562,20 @@ def start_api(url: str, cognito: Cognito, workdir: Path, **settings: str) -> Ser
     return api
 
 
+def start_run_api(run: Run, pg: LocalPostgres, dbname: str, url: str, cognito: Cognito, workdir: Path,
+                  stack: contextlib.ExitStack) -> Server:
+    """The API on database `dbname` as this run reaches it (through PgBouncer with --pooled),
+    stopped when `stack` closes."""
+    api_url, settings = url, {}
+    if run.pooled:
+        bouncer = pooler_for(pg, dbname, workdir)
+        stack.callback(bouncer.stop)
+        api_url, settings = bouncer.url(), {"DB_POOLER": "transaction"}
+    server = start_api(api_url, cognito, workdir, **settings)
+    stack.callback(server.stop)
+    return server
+
+
 def start_const(workdir: Path) -> tuple[Server, Path]:
     """The constant-body app and the folder of its bodies: GET or POST /<name> answers the file
     <name> written there before the first request for it."""
@@ -626,14 +640,7 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, workd
     with contextlib.ExitStack() as stack:
 
         def api_for(dbname: str, db_url: str) -> Server:
-            api_url, settings = db_url, {}
-            if run.pooled:
-                bouncer = pooler_for(pg, dbname, workdir)
-                stack.callback(bouncer.stop)
-                api_url, settings = bouncer.url(), {"DB_POOLER": "transaction"}
-            server = start_api(api_url, cognito, workdir, **settings)
-            stack.callback(server.stop)
-            return server
+            return start_run_api(run, pg, dbname, db_url, cognito, workdir, stack)
 
         api = api_for(dbname, url)
         const, body_dir = start_const(workdir)
@@ -683,13 +690,7 @@ def measure_expired(run: Run, pg: LocalPostgres, size: int, cognito: Cognito, wo
     url = build_database(pg, dbname, size, live=EXPIRED_TABLE_LIVE)
     cases = [case for case in cases_for(url, cognito) if case.body is None and case.route in run.routes]
     with contextlib.ExitStack() as stack:
-        api_url, settings = url, {}
-        if run.pooled:
-            bouncer = pooler_for(pg, dbname, workdir)
-            stack.callback(bouncer.stop)
-            api_url, settings = bouncer.url(), {"DB_POOLER": "transaction"}
-        api = start_api(api_url, cognito, workdir, **settings)
-        stack.callback(api.stop)
+        api = start_run_api(run, pg, dbname, url, cognito, workdir, stack)
         for case in cases:
             label = f"{case.route} ({case.page})"
             try:

@@ -7,5 +7,6 @@
 -- activities for as long as it builds. A build that failed or timed out leaves an invalid
 -- index: the DROP makes the file safe to run again.
 
+SET client_min_messages = warning;  -- no "does not exist, skipping" notice
 DROP INDEX CONCURRENTLY IF EXISTS public.activities_expires_idx;
 CREATE INDEX CONCURRENTLY activities_expires_idx ON public.activities (expires_at);
