@@ -108,8 +108,11 @@ def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
     expired = text.split("## A mostly expired table", 1)[1].split("\n## ", 1)[0]
     assert "1,500 activities, all expired but 5 cruds" in expired and "the live table of 1,500" in expired
     rows = [cells(line) for line in expired.splitlines() if line.startswith("| ") and "request" not in line]
-    assert [row[0] for row in rows] == [request for route in DIRECT_ROUTES if route != "create"
-                                        for request in REQUESTS[route]]
+    measured = [row[0] for row in rows]
+    lists = [request for route in DIRECT_ROUTES if route != "create" for request in REQUESTS[route]]
+    # every first page; a deep page where the list has a live item to start it from
+    assert measured == [request for request in lists if request in measured]
+    assert {request for request in lists if request.endswith("(first)")} <= set(measured)
     for row in rows:
         assert all(number(cell) > 0 for cell in row[2:6]) and int(row[1]) <= 5 + 5, row
     assert "Tables: live, 1,000, 1,500 activities; mostly expired, 1,500 activities" in text
