@@ -3,6 +3,9 @@
 -- superuser: it loads with triggers and foreign-key checks off (session_replication_role) and
 -- fills in what the triggers would (reply_to_user_uuid, user_crud_expiries) itself, the data
 -- being right by construction; that makes a million rows in seconds.
+-- With `SET bench.live = L` as well, a mostly expired table: the same activities, all expired
+-- (each at a moment between its creation and now) but L cruds spread over the 30 days, and their
+-- replies, live for 30 days more: what the list queries meet when the purge has not run.
 --
 -- 1,000 users (user1 ... user1000; the Cognito `sub` of userK is bench-sub-K), and N activities
 -- written over the last 30 days, inserted in time order as a live table grows:
@@ -66,6 +69,13 @@ SELECT n, gen_random_uuid() AS uuid,
 FROM (SELECT greatest(1, round(current_setting('bench.activities')::bigint * 0.8))::int AS total) t,
      LATERAL (SELECT n, random() AS r FROM generate_series(1, t.total) AS n) g;
 CREATE UNIQUE INDEX ON bench_top (n);
+
+UPDATE bench_top t
+SET ttl = CASE WHEN t.n % s.spacing = s.spacing / 2 THEN now() - t.created_at + interval '30 days'
+               ELSE (now() - t.created_at) * random() END
+FROM (SELECT greatest(1, count(*) / nullif(current_setting('bench.live', true), '')::int) AS spacing
+      FROM bench_top) s
+WHERE nullif(current_setting('bench.live', true), '') IS NOT NULL;
 
 -- The replies: each to a crud picked at random, written within two days of it (never in the
 -- future), expiring with it.

@@ -13,18 +13,29 @@ SET client_min_messages = warning;  -- no "does not exist, skipping" notices
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;  -- trigram index for search (available on RDS)
 
+-- The roles, which own nothing. A role belongs to the server, not to one database: each is created
+-- only when missing, and without a password (it cannot log in until an operator sets one, e.g.
+-- `\password cruddur_app` in bin/db-connect).
 -- cruddur_app: the role the API connects as. It reads and writes rows (SELECT, INSERT, UPDATE,
 -- granted at the end of this file; of users it may update only display_name and bio) and nothing
--- else: no DELETE or TRUNCATE, no DDL, it owns nothing. A role belongs to the server, not to one database: created only when missing, and
--- without a password (it cannot log in until an operator sets one, e.g. `\password cruddur_app`
--- in bin/db-connect). A new table is granted to it here and in its migration.
+-- else: no DELETE or TRUNCATE, no DDL. A new table is granted to it here and in its migration.
+-- cruddur_purge: the role the scheduled purge runs as. It may run the purge and nothing else: no
+-- right on any table (the batch function runs with its owner's rights, SECURITY DEFINER, and
+-- removes only rows that expired).
 DO $$
+DECLARE
+  role text;
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'cruddur_app') THEN
-    CREATE ROLE cruddur_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-  END IF;
-EXCEPTION WHEN duplicate_object THEN
-  NULL;  -- created meanwhile from another database of this server
+  FOREACH role IN ARRAY ARRAY['cruddur_app', 'cruddur_purge'] LOOP
+    BEGIN
+      IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = role) THEN
+        EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION'
+                       ' NOBYPASSRLS', role);
+      END IF;
+    EXCEPTION WHEN duplicate_object THEN
+      NULL;  -- created meanwhile from another database of this server
+    END;
+  END LOOP;
 END
 $$;
 
@@ -42,6 +53,8 @@ BEGIN
 END
 $$;
 
+DROP PROCEDURE IF EXISTS public.purge_expired_activities(interval, integer, bigint, bigint, integer);
+DROP FUNCTION IF EXISTS public.purge_expired_activities_batch(timestamptz, integer);
 DROP FUNCTION IF EXISTS public.activity_page(uuid[], integer);
 DROP FUNCTION IF EXISTS public.activity_replies(uuid, integer);  -- before activity_page
 DROP VIEW IF EXISTS public.user_profiles;
@@ -51,6 +64,8 @@ DROP TABLE IF EXISTS public.activities;
 DROP TABLE IF EXISTS public.users;
 DROP FUNCTION IF EXISTS public.activities_set_reply_to_user();
 DROP FUNCTION IF EXISTS public.activities_count_crud_expiry();
+DROP FUNCTION IF EXISTS public.activities_count_inserted_cruds();
+DROP FUNCTION IF EXISTS public.activities_count_deleted_cruds();
 DROP FUNCTION IF EXISTS public.expiry_period(timestamptz);
 
 CREATE TABLE public.users (
@@ -156,15 +171,19 @@ CREATE TABLE public.user_crud_expiries (
 );
 
 -- A top-level activity counts in its author's period of expiry, whoever inserts, updates or
--- deletes it.
+-- deletes it. Inserts and deletes are counted once per statement, per user and period, from the
+-- statement's rows (transition tables): in one transaction each update of a row leaves a version
+-- the next update of that row walks past, so counting a bulk load row by row grew with the square
+-- of its rows. Updates of a crud's author, expiry or parent (rare: the API never makes them) are
+-- counted per row.
 CREATE FUNCTION public.activities_count_crud_expiry() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.reply_to_activity_uuid IS NULL THEN
+  IF OLD.reply_to_activity_uuid IS NULL THEN
     UPDATE public.user_crud_expiries SET cruds = cruds - 1
     WHERE user_uuid = OLD.user_uuid AND expires_period = public.expiry_period(OLD.expires_at);
   END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.reply_to_activity_uuid IS NULL THEN
+  IF NEW.reply_to_activity_uuid IS NULL THEN
     INSERT INTO public.user_crud_expiries AS e (user_uuid, expires_period, cruds)
     VALUES (NEW.user_uuid, public.expiry_period(NEW.expires_at), 1)
     ON CONFLICT (user_uuid, expires_period) DO UPDATE SET cruds = e.cruds + 1;
@@ -174,9 +193,57 @@ END
 $$;
 
 CREATE TRIGGER activities_count_crud_expiry
-  AFTER INSERT OR DELETE OR UPDATE OF user_uuid, expires_at, reply_to_activity_uuid
-  ON public.activities
+  AFTER UPDATE OF user_uuid, expires_at, reply_to_activity_uuid ON public.activities
   FOR EACH ROW EXECUTE FUNCTION public.activities_count_crud_expiry();
+
+CREATE FUNCTION public.activities_count_inserted_cruds() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO public.user_crud_expiries AS e (user_uuid, expires_period, cruds)
+  SELECT user_uuid, public.expiry_period(expires_at), count(*)
+  FROM inserted_activities
+  WHERE reply_to_activity_uuid IS NULL
+  GROUP BY 1, 2
+  ORDER BY 1, 2  -- every statement locks rows in the same order: concurrent ones cannot deadlock
+  ON CONFLICT (user_uuid, expires_period) DO UPDATE SET cruds = e.cruds + excluded.cruds;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER activities_count_inserted_cruds
+  AFTER INSERT ON public.activities
+  REFERENCING NEW TABLE AS inserted_activities
+  FOR EACH STATEMENT EXECUTE FUNCTION public.activities_count_inserted_cruds();
+
+-- A past period whose last crud is deleted goes too: nothing reads past periods, and the API
+-- never writes one.
+CREATE FUNCTION public.activities_count_deleted_cruds() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  WITH deleted AS (
+    SELECT user_uuid, public.expiry_period(expires_at) AS expires_period, count(*) AS cruds
+    FROM deleted_activities
+    WHERE reply_to_activity_uuid IS NULL
+    GROUP BY 1, 2
+  ),
+  emptied_past AS (
+    DELETE FROM public.user_crud_expiries e
+    USING deleted d
+    WHERE e.user_uuid = d.user_uuid AND e.expires_period = d.expires_period
+      AND e.cruds <= d.cruds AND e.expires_period < public.expiry_period(now())
+  )
+  UPDATE public.user_crud_expiries e SET cruds = greatest(e.cruds - d.cruds, 0)
+  FROM deleted d
+  WHERE e.user_uuid = d.user_uuid AND e.expires_period = d.expires_period
+    AND NOT (e.cruds <= d.cruds AND e.expires_period < public.expiry_period(now()));
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER activities_count_deleted_cruds
+  AFTER DELETE ON public.activities
+  REFERENCING OLD TABLE AS deleted_activities
+  FOR EACH STATEMENT EXECUTE FUNCTION public.activities_count_deleted_cruds();
 
 -- The current period's cruds of a user, counted exactly.
 CREATE INDEX activities_user_expiry_idx
@@ -198,6 +265,9 @@ SELECT u.uuid, u.handle, u.display_name, u.bio,
             AND a.expires_at < public.expiry_period(now()) + interval '6 hours') AS cruds_count,
        u.cognito_user_id AS cognito_user_uuid
 FROM public.users u;
+
+-- The expired activities, oldest expiry first, for the purge (below).
+CREATE INDEX activities_expires_idx ON public.activities (expires_at);
 
 -- An activity as the API shows it: its public fields and its author's.
 -- Every list query reads this view, so the shape is defined once.
@@ -244,6 +314,83 @@ BEGIN
 END
 $$;
 
+-- One batch of the purge, in the caller's transaction: up to batch_size activities that expired
+-- before cutoff (never after now()), oldest expiry first, removed, and the counts they were in
+-- kept right. It locks only rows nobody holds (SKIP LOCKED) and only expired ones, which the API
+-- never locks, so the API does not wait on it. A reply goes before its parent (a row with replies
+-- waits for a later batch): no live reply goes with its parent, nothing goes by cascade uncounted.
+-- A parent that stays counts one reply fewer per reply purged (only data loaded outside the API
+-- has such replies: the API's expire with their parent). user_crud_expiries follows by its
+-- trigger, in periods the API no longer writes when the cutoff is 6 hours old or more.
+-- Returns how many top-level cruds and how many replies it removed.
+CREATE FUNCTION public.purge_expired_activities_batch(cutoff timestamptz, batch_size integer)
+RETURNS TABLE (cruds bigint, replies bigint)
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  WITH batch AS (
+    SELECT a.uuid
+    FROM public.activities a
+    WHERE a.expires_at < least(cutoff, now())
+      AND NOT EXISTS (SELECT FROM public.activities r WHERE r.reply_to_activity_uuid = a.uuid)
+    ORDER BY a.expires_at
+    LIMIT batch_size
+    FOR UPDATE OF a SKIP LOCKED
+  ),
+  purged AS (
+    DELETE FROM public.activities a
+    USING batch
+    WHERE a.uuid = batch.uuid
+    RETURNING a.reply_to_activity_uuid
+  ),
+  recounted AS (
+    UPDATE public.activities p
+    SET replies_count = greatest(p.replies_count - gone.replies, 0)
+    FROM (SELECT reply_to_activity_uuid AS uuid, count(*) AS replies
+          FROM purged
+          WHERE reply_to_activity_uuid IS NOT NULL
+          GROUP BY 1) gone
+    WHERE p.uuid = gone.uuid AND p.expires_at >= least(cutoff, now())
+  )
+  SELECT count(*) FILTER (WHERE reply_to_activity_uuid IS NULL),
+         count(*) FILTER (WHERE reply_to_activity_uuid IS NOT NULL)
+  FROM purged
+$$;
+
+-- The purge: every activity that expired more than `grace` ago, batch after batch, each
+-- committed on its own (so no lock is held for longer than a batch), until none is left. CALL it
+-- outside a transaction block (psql, pg_cron). Returns what it removed: cruds, replies, and in
+-- how many batches. (docs/decisions/0014-purge-schedule.md)
+CREATE PROCEDURE public.purge_expired_activities(
+  grace interval DEFAULT '1 day',
+  batch_size integer DEFAULT 2000,
+  INOUT cruds bigint DEFAULT 0,
+  INOUT replies bigint DEFAULT 0,
+  INOUT batches integer DEFAULT 0
+)
+LANGUAGE plpgsql AS $$
+DECLARE
+  cutoff constant timestamptz := now() - grace;
+  removed record;
+BEGIN
+  IF grace IS NULL OR grace < interval '0' THEN
+    RAISE EXCEPTION 'grace must be a period of 0 or more (e.g. 1 day), not %', coalesce(grace::text, 'NULL');
+  END IF;
+  IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 100000 THEN
+    RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', coalesce(batch_size::text, 'NULL');
+  END IF;
+  cruds := 0;
+  replies := 0;
+  batches := 0;
+  LOOP
+    SELECT * INTO removed FROM public.purge_expired_activities_batch(cutoff, batch_size);
+    EXIT WHEN removed.cruds + removed.replies = 0;
+    cruds := cruds + removed.cruds;
+    replies := replies + removed.replies;
+    batches := batches + 1;
+    COMMIT;
+  END LOOP;
+END
+$$;
+
 -- What cruddur_app may do (see the top of this file).
 DO $$
 BEGIN
@@ -258,3 +405,17 @@ GRANT SELECT, INSERT ON public.users TO cruddur_app;
 GRANT UPDATE (display_name, bio) ON public.users TO cruddur_app;
 GRANT SELECT ON public.activity_items, public.user_profiles TO cruddur_app;
 GRANT EXECUTE ON FUNCTION public.activity_page(uuid[], integer) TO cruddur_app;
+
+-- What cruddur_purge may do: run the purge. Functions and procedures are PUBLIC's to run unless
+-- taken back: these are taken back, so cruddur_app cannot purge.
+DO $$
+BEGIN
+  EXECUTE format('GRANT CONNECT ON DATABASE %I TO cruddur_purge', current_database());
+END
+$$;
+GRANT USAGE ON SCHEMA public TO cruddur_purge;
+REVOKE ALL ON FUNCTION public.purge_expired_activities_batch(timestamptz, integer) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE public.purge_expired_activities(interval, integer, bigint, bigint, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.purge_expired_activities_batch(timestamptz, integer) TO cruddur_purge;
+GRANT EXECUTE ON PROCEDURE public.purge_expired_activities(interval, integer, bigint, bigint, integer)
+  TO cruddur_purge;

@@ -94,8 +94,11 @@ def pytest_sessionstart(session):
     template = create_database(server, TEMPLATE_DB)
     load_schema(template)
     with psycopg.connect(template, autocommit=True) as conn:
-        # the API's role, with a password as an operator would set one (roles are server-wide)
-        conn.execute(psycopg.sql.SQL("ALTER ROLE cruddur_app PASSWORD {}").format(TEST_PASSWORD))
+        # the API's and the purge's roles, with a password as an operator would set one (roles are
+        # server-wide)
+        for role in ("cruddur_app", "cruddur_purge"):
+            conn.execute(psycopg.sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                psycopg.sql.Identifier(role), TEST_PASSWORD))
     os.environ[SESSION_PG_ENV] = json.dumps({"datadir": str(server.datadir), "port": server.port})
 
 
@@ -160,6 +163,12 @@ def app_role_url(pg, app_db_url):
     """The API's database as cruddur_app, the role db/schema.sql makes, so the API under test
     has only the rights it has in production."""
     return pg.url(urlsplit(app_db_url).path.lstrip("/"), user="cruddur_app")
+
+
+@pytest.fixture(scope="session")
+def purge_role_url(pg, app_db_url):
+    """This worker's database as cruddur_purge, the role the scheduled purge runs as."""
+    return pg.url(urlsplit(app_db_url).path.lstrip("/"), user="cruddur_purge")
 
 
 @pytest.fixture(scope="session")

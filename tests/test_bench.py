@@ -1,8 +1,9 @@
 """bin/bench, so the benchmark itself cannot rot: it stops with an install hint when wrk is
 missing, and, where wrk is installed, a tiny run (1,000 and 1,500 activities, 1 s per
-measurement) writes a well-formed results table, the plan check and the query plans, the latest
-run only. Speed is not asserted. Each second of wrk loads both cores, so the two tiny runs share
-the routes (--routes): every route is measured by one of them, and every plan by the direct one."""
+measurement) writes a well-formed results table, the mostly expired table beside it, the plan
+check and the query plans, the latest run only. Speed is not asserted. Each second of wrk loads
+both cores, so the two tiny runs share the routes (--routes): every route is measured by one of
+them, and every plan by the direct one."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def test_without_wrk_it_says_how_to_install_it_and_stops(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["--activities", "10"], ["--routes", "home,timeline"],
-                                  ["--against", "/nowhere"]])
+                                  ["--against", "/nowhere"], ["--expired-size", "10"]])
 def test_rejects_a_bad_argument(args):
     result = run_script("bench", *args, env=script_env(), timeout=120)
     assert result.returncode == 2
@@ -53,7 +54,8 @@ def number(text: str) -> float:
 
 def assert_well_formed(text: str, sizes: tuple[str, ...], routes: tuple[str, ...]) -> None:
     """The results table: its columns, a row per size and request, each cell where it belongs."""
-    lines = [line for line in text.splitlines() if line.startswith("|")]
+    main_table = text.split("## A mostly expired table", 1)[0]
+    lines = [line for line in main_table.splitlines() if line.startswith("|")]
     assert cells(lines[0]) == COLUMNS
     assert set(lines[1]) <= set("|-:")
     rows = [cells(line) for line in lines[2:]]
@@ -102,6 +104,19 @@ def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
     assert len(re.findall(r"page latency \(p50, 1 connection\) at 1,500 vs 1,000", targets)) == 4
     assert "POST /api/activities at 1,500" in targets
 
+    # the list routes on the mostly expired table (1,500 activities, 5 cruds live), beside the live one's
+    expired = text.split("## A mostly expired table", 1)[1].split("\n## ", 1)[0]
+    assert "1,500 activities, all expired but 5 cruds" in expired and "the live table of 1,500" in expired
+    rows = [cells(line) for line in expired.splitlines() if line.startswith("| ") and "request" not in line]
+    measured = [row[0] for row in rows]
+    lists = [request for route in DIRECT_ROUTES if route != "create" for request in REQUESTS[route]]
+    # every first page; a deep page where the list has a live item to start it from
+    assert measured == [request for request in lists if request in measured]
+    assert {request for request in lists if request.endswith("(first)")} <= set(measured)
+    for row in rows:
+        assert all(number(cell) > 0 for cell in row[2:6]) and int(row[1]) <= 5 + 5, row
+    assert "Tables: live, 1,000, 1,500 activities; mostly expired, 1,500 activities" in text
+
     # the plan check, one line per list query, and nothing from an earlier run
     checks = text.split("## Query plans at 1,500 activities", 1)[1]
     assert len(re.findall(r"^- \w+, (first|deep) page \(`activities/\w+\.sql`\): (ok|CHECK): ", checks,
@@ -122,6 +137,7 @@ def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
 def test_a_tiny_pooled_run_goes_through_pgbouncer(tmp_path):
     results, plans = tmp_path / "results-pooled.md", tmp_path / "PLANS.md"
     result = run_script("bench", "--pooled", "--activities", "400", "--duration", "1",
+                        "--expired-size", "0",
                         "--routes", ",".join(POOLED_ROUTES), "--datadir", str(tmp_path / "pgdata"),
                         "--output", str(results),
                         "--plans", str(plans), env=script_env(), timeout=300)
@@ -132,3 +148,4 @@ def test_a_tiny_pooled_run_goes_through_pgbouncer(tmp_path):
                        r" \(DB_POOLER=transaction\), (\d+) API connections on (\d+) server", text)
     assert pooled and int(pooled[1]) == 4 * int(pooled[2]), pooled
     assert not plans.exists() and "## Query plans" not in text  # the plans are the direct run's
+    assert "mostly expired" not in text

@@ -11,7 +11,8 @@ import pytest
 
 from support import ROOT, TEST_PASSWORD, create_database, run_script, script_env
 
-SCRIPTS = ["db-create", "db-drop", "db-schema-load", "db-seed", "db-sessions", "db-setup", "db-connect"]
+SCRIPTS = ["db-create", "db-drop", "db-schema-load", "db-seed", "db-sessions", "db-setup", "db-connect",
+           "db-purge-expired"]
 
 
 @pytest.fixture
@@ -110,6 +111,44 @@ def test_prod_refuses_destructive_actions_without_override(pg, env, script, args
 
     forced = run_script(script, "prod", "--force-prod", env=prod_env)
     assert forced.returncode == 0, forced.stderr
+
+
+def test_purge_expired_prints_what_it_removed(pg, env, local):
+    """bin/db-purge-expired [prod]: the cruds and replies that expired more than PURGE_GRACE ago
+    go, and it says how many; prod needs no --force-prod; bad settings stop it with psql's word."""
+    run_script("db-setup", env=env)
+    with psycopg.connect(local, autocommit=True) as conn:
+        conn.execute("""
+            WITH crud AS (
+              INSERT INTO activities (user_uuid, message, expires_at)
+              SELECT uuid, 'old', now() - interval '2 days' FROM users WHERE handle = 'bayko'
+              RETURNING uuid, user_uuid, expires_at
+            )
+            INSERT INTO activities (user_uuid, message, reply_to_activity_uuid, expires_at)
+            SELECT user_uuid, 'old reply', uuid, expires_at FROM crud""")
+        conn.execute("INSERT INTO activities (user_uuid, message, expires_at)"
+                     " SELECT uuid, 'expired an hour ago', now() - interval '1 hour' FROM users LIMIT 1")
+
+    result = run_script("db-purge-expired", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "== db-purge-expired local: activities of scripts_local expired more than 1 day ago",
+        "removed 2 expired activities (1 cruds, 1 replies) in 2 batch(es)"]
+    assert count(local, "activities") == 2  # the seed's, and the one in its grace period
+
+    prod = run_script("db-purge-expired", "prod", env={**env, "PROD_CONNECTION_URL": local,
+                                                       "PURGE_GRACE": "30 minutes"})
+    assert prod.returncode == 0, prod.stderr
+    assert "removed 1 expired activities (1 cruds, 0 replies) in 1 batch(es)" in prod.stdout
+    assert count(local, "activities") == 1
+
+    for setting, message in [({"PURGE_GRACE": "soon"}, 'invalid input syntax for type interval: "soon"'),
+                             ({"PURGE_GRACE": "-1 day"}, "grace must be a period of 0 or more"),
+                             ({"PURGE_BATCH_SIZE": "0"}, "batch_size must be between 1 and 100000")]:
+        refused = run_script("db-purge-expired", env={**env, **setting})
+        assert refused.returncode == 1 and message in refused.stderr, refused.stderr
+        assert "error: the purge failed" in refused.stderr
+    assert run_script("db-purge-expired", "--force-prod", env=env).returncode == 1
 
 
 def test_schema_load_on_an_empty_prod_database_needs_no_override(pg, env):

@@ -1,4 +1,5 @@
-"""bin/dev end to end: local PostgreSQL, schema and seed on first start, the API, Ctrl-C stops all."""
+"""bin/dev end to end: local PostgreSQL, schema and seed on first start, the API, the purge of
+expired activities, Ctrl-C stops all."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
+import psycopg
 import requests
 
 from support import ROOT, LocalPostgres, free_port, script_env
@@ -18,9 +21,9 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_dev(tmp_path, pg_port, api_port, log_name):
+def start_dev(tmp_path, pg_port, api_port, log_name, **env_overrides):
     env = script_env(LOCAL_PG_PORT=str(pg_port), API_PORT=str(api_port),
-                     LOCAL_PG_DATADIR=str(tmp_path / "pgdata"), CONNECTION_URL=None)
+                     LOCAL_PG_DATADIR=str(tmp_path / "pgdata"), CONNECTION_URL=None, **env_overrides)
     log = open(tmp_path / log_name, "w")  # noqa: SIM115 - closed by the caller
     process = subprocess.Popen([str(ROOT / "bin" / "dev")], cwd=tmp_path, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
@@ -49,6 +52,30 @@ def stop_with_ctrl_c(process, log) -> int:
         log.close()
 
 
+def assert_all_end(started: list[psutil.Process]) -> None:
+    """Every process bin/dev started ends with it."""
+    _, alive = psutil.wait_procs(started, timeout=20)
+    assert not alive, f"still running after bin/dev: {[p.cmdline() for p in alive]}"
+
+
+def assert_purged_by_the_loop(pg_port: int) -> None:
+    """An activity expired two days ago leaves within a few of bin/dev's purges (one a second)."""
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/cruddur", autocommit=True) as conn:
+        conn.execute("INSERT INTO activities (user_uuid, message, expires_at)"
+                     " SELECT uuid, 'long expired', now() - interval '2 days' FROM users LIMIT 1")
+        deadline = time.monotonic() + 30
+        while conn.execute("SELECT 1 FROM activities WHERE message = 'long expired'").fetchone():
+            assert time.monotonic() < deadline, "bin/dev's purge loop did not remove the expired activity"
+            time.sleep(0.2)
+
+
+def started_by(process) -> list[psutil.Process]:
+    """bin/dev's processes: the API, and the purge loop (a bash waiting between its runs)."""
+    children = psutil.Process(process.pid).children(recursive=True)
+    assert any(child.name() == "bash" for child in children), "no purge loop"
+    return children
+
+
 def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path):
     pg_port, api_port = free_port(), free_port()
     try:
@@ -58,13 +85,17 @@ def test_dev_starts_everything_and_ctrl_c_stops_it(tmp_path):
 
 
 def run_dev_twice(tmp_path, pg_port, api_port):
-    process, log = start_dev(tmp_path, pg_port, api_port, "dev1.log")
+    process, log = start_dev(tmp_path, pg_port, api_port, "dev1.log", PURGE_INTERVAL_SECONDS="1")
     try:
         feed = wait_for_feed(api_port, process)
         assert [item["message"] for item in feed] == ["This was imported as seed data!"]
+        assert_purged_by_the_loop(pg_port)
+        started = started_by(process)
     finally:
         stop_with_ctrl_c(process, log)
+    assert_all_end(started)
     output = (tmp_path / "dev1.log").read_text()
+    assert "removed 1 expired activities (1 cruds, 0 replies)" in output
     assert "== starting the local PostgreSQL" in output
     assert "db-setup local: done" in output
     assert not port_open(api_port), "the API still listens"
@@ -105,10 +136,12 @@ def test_a_killed_dev_leaves_its_postgresql_to_the_next_one_and_no_api(tmp_path)
         process, log = start_dev(tmp_path, pg_port, api_port, "killed.log")
         try:
             wait_for_feed(api_port, process)
+            started = started_by(process)
         finally:
             process.kill()
             process.wait(timeout=10)
             log.close()
+        assert_all_end(started)  # the purge loop too, whose stdin closed with bin/dev
         wait_closed(api_port)
         assert port_open(pg_port)
 

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -368,7 +369,9 @@ def test_bad_migration_folders_and_files(database, folder):
 
     txn = write(folder, "20250102000000", "own_transaction", "-- BEGIN;\nBEGIN;\nSELECT 1;\nCOMMIT;\n")
     assert f"{txn}:2: 'BEGIN;'" in error_of()
-    txn.write_text("DO $$\nBEGIN\n  PERFORM 1;\nEND;\n$$;\n")  # PL/pgSQL's BEGIN/END are fine
+    txn.write_text("DO $$\nBEGIN\n  PERFORM 1;\nEND;\n$$;\n"  # PL/pgSQL's BEGIN/END are fine
+                   "CREATE PROCEDURE public.p() LANGUAGE plpgsql\n"
+                   "AS $body$\nBEGIN\n  COMMIT;\nEND;\n$body$;\n")  # and a procedure's COMMIT
 
     template = Path(run_script("db-migration-new", "not_written_yet",
                                env=script_env(MIGRATIONS_DIR=str(folder))).stdout.splitlines()[0])
@@ -585,3 +588,123 @@ def test_a_run_waits_for_the_lock(database, folder):
     assert first.wait(timeout=30) == 0
     assert "waiting: another db-migrate or db-rollback holds the migration lock" in second.stdout
     assert "up to date: 1 migration(s) applied" in second.stdout
+
+
+# -- locks: lock_timeout, retries, no-transaction migrations ---------------------------------------
+
+def lock_waiters(url: str, table: str) -> int:
+    """Sessions waiting for a lock on `table`."""
+    return query(url, "SELECT count(*) FROM pg_locks WHERE relation = to_regclass(%s) AND NOT granted",
+                 table)[0][0]
+
+
+def test_a_migration_that_cannot_get_its_lock_fails_fast_retries_and_leaves_nothing(database, folder):
+    """Another session holds a lock on the table (a long read): the migration waits at most its
+    lock_timeout each time, is rolled back and retried, and in the end fails with nothing of it
+    applied. A query queued behind its lock request waits no longer than that lock_timeout."""
+    write(folder, "20250101000000", "create_t",
+          "CREATE TABLE public.t (a int);\nINSERT INTO public.t VALUES (1);\n")
+    run("db-migrate", url=database, folder=folder)
+    write(folder, "20250102000000", "alter_t", "CREATE TABLE public.half_done (a int);\n"
+                                               "INSERT INTO public.t VALUES (2);\n"
+                                               "ALTER TABLE public.t ADD COLUMN b int;\n")
+    settings = {"MIGRATION_LOCK_TIMEOUT": "500ms", "MIGRATION_LOCK_RETRIES": "2",
+                "MIGRATION_RETRY_PAUSE": "0.3"}
+    with psycopg.connect(database) as holder:
+        holder.execute("SELECT count(*) FROM public.t")  # its transaction stays open: a lock on t
+        started = time.monotonic()
+        migrate = subprocess.Popen([str(ROOT / "bin" / "db-migrate")], cwd="/", text=True,
+                                   env=env_for(database, folder, **settings),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        while not lock_waiters(database, "public.t"):
+            assert migrate.poll() is None and time.monotonic() < started + 20
+            time.sleep(0.02)
+        queued = time.monotonic()
+        assert query(database, "SELECT count(*) FROM public.t") == [(1,)]  # behind the ALTER's request
+        waited = time.monotonic() - queued
+        out, err = migrate.communicate(timeout=60)
+        elapsed = time.monotonic() - started
+
+    assert migrate.returncode == 1, out + err
+    assert waited < 0.5 + 0.5, f"a read waited {waited:.2f}s behind the migration"
+    assert elapsed < 3 * 0.5 + 2 * 0.3 + 10
+    assert re.findall(r"gave up waiting for a lock after lock_timeout 500ms; trying again in 0.3s"
+                      r" \(retry (\d) of 2\)", out) == ["1", "2"]
+    assert err.count("ERROR:  canceling statement due to lock timeout") == 3
+    assert "55P03" not in err and "LOCATION:" not in err  # psql's words, as the default verbosity has them
+    assert ("20250102000000_alter_t.up.sql could not take a lock within lock_timeout 500ms,"
+            " in 3 attempt(s)") in err
+    assert "rolled back and not recorded" in err and "bin/db-sessions" in err
+    assert versions(database) == ["20250101000000"]
+    assert not exists(database, "public.half_done")
+    assert query(database, "SELECT * FROM public.t") == [(1,)]
+
+    run("db-migrate", url=database, folder=folder, **settings)  # the lock is gone
+    assert query(database, "SELECT * FROM public.t ORDER BY a") == [(1, None), (2, None)]
+
+
+def test_a_migration_retried_once_the_lock_is_gone_applies_once(database, folder):
+    write(folder, "20250101000000", "create_t", "CREATE TABLE public.t (a int);\n")
+    run("db-migrate", url=database, folder=folder)
+    write(folder, "20250102000000", "alter_t", "INSERT INTO public.t VALUES (2);\n"
+                                               "ALTER TABLE public.t ADD COLUMN b int;\n")
+    holder = psycopg.connect(database)
+    holder.execute("LOCK public.t IN ACCESS SHARE MODE")
+
+    def release_once_waited_for():
+        deadline = time.monotonic() + 30
+        while not lock_waiters(database, "public.t") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)  # past the first lock_timeout
+        holder.close()
+
+    release = threading.Thread(target=release_once_waited_for)
+    release.start()
+    try:
+        out = run("db-migrate", url=database, folder=folder, MIGRATION_LOCK_TIMEOUT="300ms",
+                  MIGRATION_LOCK_RETRIES="20", MIGRATION_RETRY_PAUSE="0.2").stdout
+    finally:
+        release.join()
+    assert "(retry 1 of 20)" in out and "applied 1 migration(s)" in out
+    assert query(database, "SELECT * FROM public.t") == [(2, None)]  # the attempts rolled back left nothing
+
+
+@pytest.mark.parametrize("setting", [{"MIGRATION_LOCK_TIMEOUT": "2 seconds"},
+                                     {"MIGRATION_LOCK_TIMEOUT": "-1"}, {"MIGRATION_LOCK_RETRIES": "many"},
+                                     {"MIGRATION_RETRY_PAUSE": "-1"}])
+def test_bad_lock_settings_are_refused(database, folder, setting):
+    write(folder, "20250101000000", "create_t", "CREATE TABLE public.t (a int);\n")
+    result = run("db-migrate", url=database, folder=folder, expect=1, **setting)
+    assert result.stderr.startswith("error: MIGRATION_") and "applying" not in result.stdout
+    assert not exists(database, "public.t")
+
+
+def test_a_no_transaction_migration_builds_an_index_concurrently(database, folder):
+    """`-- migrate: no-transaction`: the file runs statement by statement, so CREATE INDEX
+    CONCURRENTLY can; without the line it cannot. A failure leaves the statements before it and
+    no record, and the message says so."""
+    write(folder, "20250101000000", "create_t", "CREATE TABLE public.t (a int);\n")
+    index_sql = ("DROP INDEX CONCURRENTLY IF EXISTS public.t_a_idx;\n"
+                 "CREATE INDEX CONCURRENTLY t_a_idx ON public.t (a);\n")
+    up = write(folder, "20250102000000", "index_t", index_sql,
+               "-- migrate: no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS public.t_a_idx;\n")
+    refused = run("db-migrate", url=database, folder=folder, expect=1)
+    assert "INDEX CONCURRENTLY cannot run inside a transaction block" in refused.stderr
+    assert versions(database) == ["20250101000000"]
+
+    up.write_text("-- index_t: a concurrent build takes no lock that stops writes\n"
+                  "-- migrate: no-transaction\n" + index_sql)
+    run("db-migrate", url=database, folder=folder)
+    assert versions(database) == ["20250101000000", "20250102000000"]
+    assert query(database, "SELECT indisvalid FROM pg_index"
+                           " WHERE indexrelid = 'public.t_a_idx'::regclass") == [(True,)]
+    run("db-rollback", url=database, folder=folder)
+    assert not exists(database, "public.t_a_idx") and versions(database) == ["20250101000000"]
+
+    up.write_text("-- migrate: no-transaction\n" + index_sql + "SELECT 1 / 0;\n")
+    failed = run("db-migrate", url=database, folder=folder, expect=1)
+    assert "runs outside a transaction (no-transaction)" in failed.stderr and "not recorded" in failed.stderr
+    assert exists(database, "public.t_a_idx") and versions(database) == ["20250101000000"]
+    up.write_text("-- migrate: no-transaction\n" + index_sql)
+    run("db-migrate", url=database, folder=folder)  # safe to run again: it drops what the failure left
+    assert versions(database) == ["20250101000000", "20250102000000"]

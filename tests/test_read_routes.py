@@ -102,6 +102,50 @@ def test_cruds_count_follows_expiry_edits_and_deletes(client, db):
     assert count() == 1
 
 
+def expiry_counts(db) -> dict[tuple[str, str], int]:
+    rows = db.execute("SELECT handle, expires_period::text, cruds FROM user_crud_expiries"
+                      " JOIN users ON users.uuid = user_uuid").fetchall()
+    return {(handle, period): cruds for handle, period, cruds in rows}
+
+
+def counted_from_the_rows(db) -> dict[tuple[str, str], int]:
+    rows = db.execute("SELECT handle, expiry_period(expires_at)::text, count(*) FROM activities"
+                      " JOIN users ON users.uuid = user_uuid WHERE reply_to_activity_uuid IS NULL"
+                      " GROUP BY 1, 2").fetchall()
+    return {(handle, period): cruds for handle, period, cruds in rows}
+
+
+def test_bulk_statements_count_each_crud_once_and_empty_past_periods_go(client, db):
+    """Inserts and deletes are counted per statement (transition tables): a statement of many
+    cruds, replies among them, leaves the same counts as the rows themselves; a past period whose
+    cruds are all deleted leaves user_crud_expiries, a current or future one stays at 0."""
+    alice, bob = insert_user(db, "alice"), insert_user(db, "bob")
+    parent = insert_activity(db, bob, "parent")
+    db.execute("""
+        INSERT INTO activities (user_uuid, message, reply_to_activity_uuid, expires_at)
+        SELECT CASE WHEN g %% 3 = 0 THEN %(bob)s::uuid ELSE %(alice)s::uuid END, 'bulk ' || g,
+               CASE WHEN g %% 5 = 0 THEN %(parent)s::uuid END,
+               now() + (g %% 4 - 1) * interval '1 day'
+        FROM generate_series(1, 300) g""", {"alice": alice, "bob": bob, "parent": parent})
+    assert expiry_counts(db) == counted_from_the_rows(db)
+    assert sum(expiry_counts(db).values()) == 1 + 240  # replies are not cruds
+    assert client.get("/api/activities/@alice").json()["profile"]["cruds_count"] == \
+        db.execute("SELECT count(*) FROM activities WHERE user_uuid = %s AND expires_at > now()"
+                   " AND reply_to_activity_uuid IS NULL", [alice]).fetchone()[0]
+
+    def alice_periods(when: str) -> list[int]:
+        return [n for (n,) in db.execute(
+            f"SELECT cruds FROM user_crud_expiries WHERE user_uuid = %s"  # noqa: S608
+            f" AND expires_period {when} expiry_period(now()) ORDER BY expires_period", [alice])]
+
+    assert len(alice_periods("<")) == 1 and len(alice_periods(">=")) == 3
+    # the even ones: all of yesterday's (g % 4 = 0) and tomorrow's (g % 4 = 2)
+    db.execute("DELETE FROM activities WHERE right(message, 1) IN ('0', '2', '4', '6', '8')")
+    assert {key: n for key, n in expiry_counts(db).items() if n} == counted_from_the_rows(db)
+    assert alice_periods("<") == []
+    assert alice_periods(">=")[1] == 0  # tomorrow's stays, at 0, until it is past
+
+
 def test_user_feed_with_no_activities(client, db):
     insert_user(db, "quiet")
     body = client.get("/api/activities/@quiet").json()

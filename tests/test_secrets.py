@@ -32,7 +32,7 @@ FULL_URL = re.compile(r"postgres(?:ql)?://[^\s:/@\"'`]+:([^\s@]+)@")
 # compose variable, a Python f-string field.
 PLACEHOLDER = re.compile(r"CHANGE_ME|password|pass|\.\.\.|\*+|\$\{[^}]*\}|.*\{[A-Za-z_]+\}.*")
 DB_SCRIPTS = ["db-connect", "db-create", "db-drop", "db-schema-load", "db-seed", "db-setup", "db-sessions",
-              "db-migrate", "db-migrate-status", "db-rollback"]
+              "db-migrate", "db-migrate-status", "db-rollback", "db-purge-expired"]
 CHECKED: list[int] = []  # bytes of output searched, for the summary
 
 
@@ -87,7 +87,7 @@ def test_working_db_scripts_print_no_secret(pg):
     try:
         for script, *args in [("db-setup",), ("db-sessions",), ("db-migrate-status",), ("db-migrate",),
                               ("db-seed", "prod"), ("db-connect", "--", "-c", "SELECT count(*) FROM users"),
-                              ("db-rollback",), ("db-migrate",), ("db-drop",)]:
+                              ("db-rollback",), ("db-migrate",), ("db-purge-expired",), ("db-drop",)]:
             result = run_script(script, *args, env=env, timeout=60)
             assert result.returncode == 0, f"bin/{script}: {result.stdout}{result.stderr}"
             assert_no_secret(result.stdout + result.stderr, f"bin/{script}")

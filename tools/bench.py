@@ -21,6 +21,10 @@ met or missed, and the query-plan check) and bench/PLANS.md (EXPLAIN (ANALYZE, B
 list query at the largest size, as the API runs it), and prints the results. Each run replaces
 both files: history is git's. How to read them: docs/benchmark.md.
 
+It also builds a mostly expired table (--expired-size, the largest size by default; 0: none), all
+its activities expired but a handful of cruds and their replies, and measures every list route on
+it beside the live table: what the list queries meet when expired rows are not purged.
+
 With --pooled the API reaches PostgreSQL through a PgBouncer in transaction mode (DB_POOLER=
 transaction) that has a quarter as many server connections as the API has client connections,
 as RDS Proxy would (the API runs 2 threads and 2 connections per worker for it, so that there are
@@ -76,6 +80,7 @@ PAGE = 20
 # one user's posts would all wait on the same row of user_crud_expiries.
 POSTERS = 50
 CLIENTS_PER_SERVER_CONNECTION = 4  # --pooled: API connections per PgBouncer server connection
+EXPIRED_TABLE_LIVE = 5  # the mostly expired table: its live cruds (bench/generate.sql's bench.live)
 WRK_HINT = ("wrk is not installed: bin/bench drives the API with it.\n"
             "  Debian/Ubuntu: sudo apt-get install -y wrk\n"
             "  macOS:         brew install wrk\n"
@@ -335,6 +340,7 @@ class Run:
     plans: str = ""  # PLANS.md: the plans themselves
     plan_checks: list[str] = field(default_factory=list)  # one line per plan, for results.md
     notes: list[str] = field(default_factory=list)
+    expired_rows: list[Row] = field(default_factory=list)  # the list routes on a mostly expired table
 
 
 def plan_mode_for(sql_name: str) -> str:
@@ -344,8 +350,9 @@ def plan_mode_for(sql_name: str) -> str:
     return Settings.from_env().db_plan_cache_mode
 
 
-def build_database(pg: LocalPostgres, name: str, activities: int) -> str:
-    """A fresh database loaded from db/schema.sql and filled by bench/generate.sql."""
+def build_database(pg: LocalPostgres, name: str, activities: int, live: int | None = None) -> str:
+    """A fresh database loaded from db/schema.sql and filled by bench/generate.sql; with `live`,
+    a mostly expired one, all its activities expired but `live` cruds and their replies."""
     drop_database(pg, name)
     with psycopg.connect(pg.url(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -359,6 +366,8 @@ def build_database(pg: LocalPostgres, name: str, activities: int) -> str:
         for index_name, _ in indexes:
             conn.execute(f"DROP INDEX public.{index_name}")
         conn.execute("SELECT set_config('bench.activities', %s, false)", [str(activities)])
+        if live is not None:
+            conn.execute("SELECT set_config('bench.live', %s, false)", [str(live)])
         conn.execute((BENCH / "generate.sql").read_text())
         conn.execute("SET maintenance_work_mem = '512MB'")
         for _, definition in indexes:
@@ -492,6 +501,20 @@ def start_api(url: str, cognito: FakeCognito, workdir: Path, backend: Path = BAC
     return api
 
 
+def start_run_api(run: Run, pg: LocalPostgres, dbname: str, url: str, cognito: FakeCognito, workdir: Path,
+                  stack: contextlib.ExitStack) -> Server:
+    """The API on database `dbname` as this run reaches it (through PgBouncer with --pooled),
+    stopped when `stack` closes."""
+    api_url, settings = url, {}
+    if run.pooled:
+        bouncer = pooler_for(pg, dbname, workdir)
+        stack.callback(bouncer.stop)
+        api_url, settings = bouncer.url(), {"DB_POOLER": "transaction"}
+    server = start_api(api_url, cognito, workdir, **settings)
+    stack.callback(server.stop)
+    return server
+
+
 def start_const(workdir: Path) -> tuple[Server, Path]:
     """The constant-body app and the folder of its bodies: GET or POST /<name> answers the file
     <name> written there before the first request for it."""
@@ -556,14 +579,7 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: FakeCognito, w
     with contextlib.ExitStack() as stack:
 
         def api_for(dbname: str, db_url: str) -> Server:
-            api_url, settings = db_url, {}
-            if run.pooled:
-                bouncer = pooler_for(pg, dbname, workdir)
-                stack.callback(bouncer.stop)
-                api_url, settings = bouncer.url(), {"DB_POOLER": "transaction"}
-            server = start_api(api_url, cognito, workdir, **settings)
-            stack.callback(server.stop)
-            return server
+            return start_run_api(run, pg, dbname, db_url, cognito, workdir, stack)
 
         api = api_for(dbname, url)
         const, body_dir = start_const(workdir)
@@ -608,6 +624,32 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: FakeCognito, w
         say(f"{size:,} {label}: {row.api.rps:,.0f} req/s, p50 {row.api.p50_ms:.2f} ms,"
             f" p99 {row.api.p99_ms:.2f} ms ({'+'.join(map(str, row.split))} connections){alone}{extra}")
     return kept
+
+
+def measure_expired(run: Run, pg: LocalPostgres, size: int, cognito: FakeCognito, workdir: Path) -> None:
+    """Every list route on a mostly expired table of `size` activities, at 16 connections as on
+    the live tables. A route that answers errors (a statement timeout) is noted, not measured."""
+    dbname = f"cruddur_bench_expired_{size}"
+    say(f"{size:,} activities, all but {EXPIRED_TABLE_LIVE} cruds expired: building the database")
+    url = build_database(pg, dbname, size, live=EXPIRED_TABLE_LIVE)
+    cases = [case for case in cases_for(url, cognito) if case.body is None and case.route in run.routes]
+    with contextlib.ExitStack() as stack:
+        api = start_run_api(run, pg, dbname, url, cognito, workdir, stack)
+        for case in cases:
+            label = f"{case.route} ({case.page})"
+            try:
+                response = request_once(api, case)
+                warm(api.base + case.path, run.duration, wrk_script(case, workdir))
+                load = wrk(api.base + case.path, run.duration, wrk_script(case, workdir))
+            except RuntimeError as err:
+                run.notes.append(f"Mostly expired table, {label}: not measured: {err}")
+                say(f"{size:,} mostly expired {label}: {err}")
+                continue
+            run.expired_rows.append(Row(size, case, count_items(case.route, response.json()),
+                                        response.content, load))
+            say(f"{size:,} mostly expired {label}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms,"
+                f" p99 {load.p99_ms:.2f} ms")
+    drop_database(pg, dbname)
 
 
 def measure_latencies(run: Run, rows: list[Row], api: Server, baseline: Baseline, base_api: Server,
@@ -859,6 +901,30 @@ def targets(run: Run) -> list[str]:
     return out
 
 
+def expired_table(run: Run) -> list[str]:
+    """The list routes on the mostly expired table beside the same routes on a live one (of the
+    same size when it was measured, else the largest)."""
+    if not run.expired_rows:
+        return []
+    size = run.expired_rows[0].size
+    live_size = size if any(r.size == size for r in run.rows) else max(r.size for r in run.rows)
+    live = {(r.case.route, r.case.page): r for r in run.rows if r.size == live_size}
+    lines = ["## A mostly expired table", "",
+             f"{size:,} activities, all expired but {EXPIRED_TABLE_LIVE} cruds spread over the 30 days and"
+             " their replies (`bench/generate.sql`, `bench.live`), beside the live table of"
+             f" {live_size:,}: wrk, 16 connections.", "",
+             "| request | items | live p50 ms | live p99 ms | mostly expired p50 ms |"
+             " mostly expired p99 ms | p50 expired / live |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for row in run.expired_rows:
+        base = live.get((row.case.route, row.case.page))
+        ratio = row.api.p50_ms / base.api.p50_ms if base else None
+        lines.append(f"| {row.case.route} ({row.case.page}) | {row.items} |"
+                     f" {fmt(base.api.p50_ms if base else None)} | {fmt(base.api.p99_ms if base else None)} |"
+                     f" {fmt(row.api.p50_ms)} | {fmt(row.api.p99_ms)} | {fmt(ratio, '.1f')} |")
+    return [*lines, ""]
+
+
 def write_results(run: Run, path: Path, sizes: list[int]) -> str:
     cpu = (psutil.cpu_count(logical=True), psutil.virtual_memory().total / 2**30)
     lines = [
@@ -881,6 +947,7 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
         "conns/worker: how the API's workers shared wrk's 16 connections during the measurement",
         "(what moves p99 most from run to run: docs/benchmark.md).", "",
         "## Targets", "", *targets(run), "",
+        *expired_table(run),
         *([*run.plan_checks, ""] if run.plan_checks else []), *run.notes,
     ]
     text = "\n".join(lines).rstrip() + "\n"
@@ -913,6 +980,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--activities", type=int, default=1_000_000,
                         help="the largest size (default 1,000,000); also measured: 1,000 and"
                              " 100,000 when smaller")
+    parser.add_argument("--expired-size", type=int,
+                        help="activities in the mostly expired table, all expired but"
+                             f" {EXPIRED_TABLE_LIVE} cruds and their replies (default: --activities;"
+                             " 0: no such table)")
     parser.add_argument("--duration", type=float, default=4.0,
                         help="seconds per measurement (default 4)")
     parser.add_argument("--datadir", type=Path, default=BENCH / "data",
@@ -937,6 +1008,9 @@ def main(argv: list[str] | None = None) -> int:
     args.output = args.output or BENCH / ("results-pooled.md" if args.pooled else "results.md")
     if args.activities < 100:
         parser.error("--activities must be at least 100")
+    args.expired_size = args.activities if args.expired_size is None else args.expired_size
+    if args.expired_size and args.expired_size < 100:
+        parser.error("--expired-size must be at least 100, or 0 for no mostly expired table")
     if not shutil.which(WRK):
         print(f"error: {WRK_HINT}", file=sys.stderr)
         return 2
@@ -985,9 +1059,15 @@ def main(argv: list[str] | None = None) -> int:
                 drop_database(pg, f"cruddur_bench_{size}")
             if baseline:
                 drop_database(pg, baseline.dbname)
+            if args.expired_size:
+                measure_expired(run, pg, args.expired_size, cognito, Path(tmp))
     finally:
         cognito.close()
         pg.destroy()
+    if run.expired_rows:
+        run.notes.append(f"Tables: live, {', '.join(f'{s:,}' for s in sizes)} activities; mostly expired,"
+                         f" {args.expired_size:,} activities of which {EXPIRED_TABLE_LIVE} cruds and"
+                         " their replies live.")
     run.notes.append(f"Whole run: {time.monotonic() - started:.0f} s.")
     text = write_results(run, args.output, sizes)
     written = [args.output]

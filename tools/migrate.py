@@ -16,6 +16,15 @@ checksum, applied_at), then COMMIT. A failure leaves neither. The checksum is th
 the up file: an applied migration whose up file changed stops every later run until the file
 is restored. A rollback runs the down file and deletes the row, in one transaction too.
 
+A file with the line `-- migrate: no-transaction` runs outside a transaction, statement by
+statement (CREATE INDEX CONCURRENTLY cannot run in one), and its row is written after it: such a
+file must be safe to run again after a failure (DROP INDEX CONCURRENTLY IF EXISTS first).
+
+Every migration waits at most MIGRATION_LOCK_TIMEOUT (lock_timeout) for each lock it takes: one
+that waits for a lock on a busy table would queue every query of that table behind it. When it
+gives up (SQLSTATE 55P03) it is rolled back and run again after MIGRATION_RETRY_PAUSE seconds, up
+to MIGRATION_LOCK_RETRIES times.
+
 One db-migrate or db-rollback at a time works on a database: each holds a session-level
 advisory lock, in a psql session of its own, from before it reads schema_migrations until it
 is done. A second run waits for the lock, then finds nothing left to do.
@@ -59,6 +68,21 @@ TRANSACTION_RE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 COMMENT_RE = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+# Comments and dollar-quoted bodies (a procedure's COMMIT belongs to the procedure), in one pass.
+NOT_STATEMENTS_RE = re.compile(r"--[^\n]*|/\*.*?\*/|\$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?\$(?P=tag)\$",
+                               re.DOTALL)
+NO_TRANSACTION_RE = re.compile(r"^-- migrate: no-transaction[ \t]*$", re.MULTILINE)
+# psql's VERBOSITY verbose puts the SQLSTATE after the severity and adds a LOCATION line; the
+# runner reads the SQLSTATE, then shows the messages as psql's default verbosity words them.
+SQLSTATE_RE = re.compile(r"^(.*?\b(?:ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|LOG|DEBUG):  )([0-9A-Z]{5}): ",
+                         re.MULTILINE)
+LOCATION_RE = re.compile(r"^LOCATION:  .*\n", re.MULTILINE)
+LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout expired (or NOWAIT)
+LOCK_TIMEOUT_RE = re.compile(r"[0-9]+(ms|s|min)?")
+
+DEFAULT_LOCK_TIMEOUT = "2s"
+DEFAULT_LOCK_RETRIES = 4
+DEFAULT_RETRY_PAUSE = 5.0
 
 # pg_advisory_lock key of the migration lock (per database): "cruddur migrations" in a bigint.
 LOCK_KEY = 0x6372756464757201
@@ -73,20 +97,26 @@ CREATE TABLE IF NOT EXISTS public.schema_migrations (
 );
 """
 
-APPLY_SCRIPT = """\
-BEGIN;
-\\i :path
-INSERT INTO public.schema_migrations (version, name, checksum)
-VALUES (:'version', :'name', :'checksum');
-COMMIT;
+SESSION_SETUP = """\
+\\set VERBOSITY verbose
+SET lock_timeout = :'lock_timeout';
 """
 
-ROLLBACK_SCRIPT = """\
-BEGIN;
-\\i :path
-DELETE FROM public.schema_migrations WHERE version = :'version';
-COMMIT;
+RECORD_APPLIED = """\
+INSERT INTO public.schema_migrations (version, name, checksum)
+VALUES (:'version', :'name', :'checksum');
 """
+
+RECORD_ROLLED_BACK = "DELETE FROM public.schema_migrations WHERE version = :'version';\n"
+
+
+def migration_script(path: Path, record: str) -> str:
+    """The psql script that runs one migration file and records it: in one transaction, unless
+    the file says it cannot run in one."""
+    if NO_TRANSACTION_RE.search(path.read_text(errors="replace")):
+        return f"{SESSION_SETUP}\\i :path\n{record}"
+    return f"{SESSION_SETUP}BEGIN;\n\\i :path\n{record}COMMIT;\n"
+
 
 UP_TEMPLATE = """\
 -- {path}
@@ -95,6 +125,7 @@ UP_TEMPLATE = """\
 -- Run by bin/db-migrate in one transaction with its schema_migrations row: plain SQL, no
 -- BEGIN/COMMIT. Once applied anywhere, never edit it: write a new migration.
 -- Make the same change in db/schema.sql and set its "-- schema version:" line to {version}.
+-- A busy table: take no long lock (README, "Schema changes: migrations").
 
 """
 
@@ -186,6 +217,38 @@ def load_migrations(directory: Path) -> list[Migration]:
     return migrations
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How a psql script ended: ok, or the SQLSTATE of the error that stopped it ('' unknown)."""
+
+    ok: bool
+    sqlstate: str = ""
+
+
+@dataclass(frozen=True)
+class LockPolicy:
+    """How long a migration waits for each lock, and how often it is tried again."""
+
+    timeout: str = DEFAULT_LOCK_TIMEOUT
+    retries: int = DEFAULT_LOCK_RETRIES
+    pause: float = DEFAULT_RETRY_PAUSE
+
+    @classmethod
+    def from_env(cls) -> LockPolicy:
+        timeout = os.environ.get("MIGRATION_LOCK_TIMEOUT") or DEFAULT_LOCK_TIMEOUT
+        if not LOCK_TIMEOUT_RE.fullmatch(timeout):
+            raise Failure(f"MIGRATION_LOCK_TIMEOUT={timeout} is not a duration: e.g. 2s, 500ms")
+        try:
+            retries = int(os.environ.get("MIGRATION_LOCK_RETRIES") or DEFAULT_LOCK_RETRIES)
+            pause = float(os.environ.get("MIGRATION_RETRY_PAUSE") or DEFAULT_RETRY_PAUSE)
+        except ValueError:
+            retries = pause = -1
+        if retries < 0 or not 0 <= pause < float("inf"):
+            raise Failure("MIGRATION_LOCK_RETRIES must be a whole number and MIGRATION_RETRY_PAUSE "
+                          "a number of seconds, neither negative")
+        return cls(timeout, retries, pause)
+
+
 class Database:
     """psql on the database the calling script chose (libpq's PG* variables)."""
 
@@ -212,11 +275,14 @@ class Database:
             raise Failure(f"psql failed on {self.display}:\n{result.stderr.strip()}")
         return [line.split("\t") for line in result.stdout.splitlines() if line]
 
-    def run(self, script: str, **variables: str) -> bool:
+    def run(self, script: str, **variables: str) -> Outcome:
         """Run `script`; query results are dropped, notices and errors go to stderr."""
         result = subprocess.run(self.command("-o", os.devnull, **variables), input=script,
-                                text=True, env=self.env, cwd=ROOT)
-        return result.returncode == 0
+                                text=True, stderr=subprocess.PIPE, env=self.env, cwd=ROOT)
+        sqlstates = [match[2] for match in SQLSTATE_RE.finditer(result.stderr) if "ERROR:" in match[1]]
+        sys.stderr.write(LOCATION_RE.sub("", SQLSTATE_RE.sub(r"\1", result.stderr)))
+        sys.stderr.flush()
+        return Outcome(result.returncode == 0, sqlstates[-1] if sqlstates else "")
 
     def state(self) -> tuple[bool, int]:
         """Does schema_migrations exist; how many other tables does the public schema hold?"""
@@ -316,7 +382,7 @@ def check_runnable(migrations: list[Migration], part: str) -> None:
             problems.append(
                 f"{shown(path)} has no SQL yet: write the change (or delete the migration's two files)"
                 if part == "up" else f"{shown(path)} has no SQL: {migration.id} cannot be rolled back")
-        elif match := TRANSACTION_RE.search(COMMENT_RE.sub(lambda m: " " * len(m[0]), text)):
+        elif match := TRANSACTION_RE.search(NOT_STATEMENTS_RE.sub(lambda m: " " * len(m[0]), text)):
             line = text.count("\n", 0, match.start()) + 1
             problems.append(f"{shown(path)}:{line}: '{match[0].strip()}': a migration runs in the "
                             "transaction bin/db-migrate opens; remove its BEGIN/COMMIT/ROLLBACK")
@@ -383,7 +449,40 @@ def cmd_new(directory: Path, name: str) -> None:
     say(shown(down))
 
 
-def cmd_up(db: Database, directory: Path, baseline: bool) -> None:
+def run_with_retries(db: Database, lock: MigrationLock, policy: LockPolicy, path: Path, record: str,
+                     **variables: str) -> Outcome:
+    """Run one migration file and record it; each time it gives up waiting for a lock, again
+    after a pause, at most policy.retries more times."""
+    script = migration_script(path, record)
+    for retry in range(policy.retries + 1):
+        if retry:
+            say(f"  gave up waiting for a lock after lock_timeout {policy.timeout}; trying again in"
+                f" {policy.pause:g}s (retry {retry} of {policy.retries})")
+            time.sleep(policy.pause)
+            lock.check()
+        outcome = db.run(script, path=shown(path), lock_timeout=policy.timeout, **variables)
+        if outcome.sqlstate != LOCK_NOT_AVAILABLE:
+            break
+    return outcome
+
+
+def why_failed(path: Path, outcome: Outcome, policy: LockPolicy) -> str:
+    if outcome.sqlstate == LOCK_NOT_AVAILABLE:
+        return (f"{shown(path)} could not take a lock within lock_timeout {policy.timeout}, in"
+                f" {policy.retries + 1} attempt(s): another session holds a lock on a table it changes"
+                " (bin/db-sessions shows who)")
+    return f"{shown(path)} failed (psql's message above gives the line)"
+
+
+def what_stays(path: Path, record: str) -> str:
+    """What a failed migration file left behind; `record` says what happens to its row."""
+    if NO_TRANSACTION_RE.search(path.read_text(errors="replace")):
+        return (f"{record}, but it runs outside a transaction (no-transaction): what its statements"
+                " before the failing one did stays, and running it again must be safe")
+    return f"it was rolled back and {record}"
+
+
+def cmd_up(db: Database, directory: Path, baseline: bool, policy: LockPolicy) -> None:
     migrations = load_migrations(directory)
     with MigrationLock(db) as lock:
         has_table, other_tables = db.state()
@@ -414,16 +513,19 @@ def cmd_up(db: Database, directory: Path, baseline: bool) -> None:
             note = " (older than the newest applied migration: merged late)" if late else ""
             say(f"applying {migration.id}{note}")
             started = time.monotonic()
-            if not db.run(APPLY_SCRIPT, path=shown(migration.up), version=migration.version,
-                          name=migration.name, checksum=migration.checksum()):
+            outcome = run_with_retries(db, lock, policy, migration.up, RECORD_APPLIED,
+                                       version=migration.version, name=migration.name,
+                                       checksum=migration.checksum())
+            if not outcome.ok:
                 kept = f"; the {count} applied before it stay applied" if count else ""
-                raise Failure(f"{shown(migration.up)} failed (psql's message above gives the line): it "
-                              f"was rolled back and not recorded{kept}. Fix it and run bin/db-migrate again")
+                raise Failure(f"{why_failed(migration.up, outcome, policy)}:"
+                              f" {what_stays(migration.up, 'not recorded')}{kept}. Fix it and run"
+                              " bin/db-migrate again")
             say(f"  done in {time.monotonic() - started:.2f}s")
         say(f"applied {len(pending)} migration(s); up to date ({len(applied) + len(pending)} applied)")
 
 
-def cmd_down(db: Database, directory: Path, steps: int) -> None:
+def cmd_down(db: Database, directory: Path, steps: int, policy: LockPolicy) -> None:
     if steps < 1:
         raise Failure(f"steps must be a positive number, not {steps}")
     migrations = load_migrations(directory)
@@ -445,10 +547,12 @@ def cmd_down(db: Database, directory: Path, steps: int) -> None:
             lock.check()
             say(f"rolling back {migration.id}")
             started = time.monotonic()
-            if not db.run(ROLLBACK_SCRIPT, path=shown(migration.down), version=migration.version):
+            outcome = run_with_retries(db, lock, policy, migration.down, RECORD_ROLLED_BACK,
+                                       version=migration.version)
+            if not outcome.ok:
                 kept = f"; the {count} rolled back before it stay rolled back" if count else ""
-                raise Failure(f"{shown(migration.down)} failed (psql's message above gives the line): "
-                              f"{migration.id} is still applied{kept}")
+                raise Failure(f"{why_failed(migration.down, outcome, policy)}:"
+                              f" {what_stays(migration.down, f'{migration.id} is still applied')}{kept}")
             say(f"  done in {time.monotonic() - started:.2f}s")
         left = len(applied) - steps
         say(f"rolled back {steps} migration(s); {left} applied"
@@ -514,7 +618,7 @@ def cmd_load_schema(db: Database, directory: Path, schema: Path) -> None:
         + ",\n  ".join(rows) + ";\n"
         "COMMIT;\n"
     )
-    if not db.run(script, schema=shown(schema), **variables):
+    if not db.run(script, schema=shown(schema), **variables).ok:
         raise Failure(f"loading {shown(schema)} failed (psql's message above gives the line): "
                       "nothing changed")
     say(f"loaded {shown(schema)}; recorded the {len(contained)} migration(s) it contains "
@@ -542,9 +646,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         db = Database(apps[args.command])
         if args.command == "up":
-            cmd_up(db, directory, args.baseline)
+            cmd_up(db, directory, args.baseline, LockPolicy.from_env())
         elif args.command == "down":
-            cmd_down(db, directory, args.steps)
+            cmd_down(db, directory, args.steps, LockPolicy.from_env())
         elif args.command == "status":
             cmd_status(db, directory)
         else:
