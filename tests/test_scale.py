@@ -61,7 +61,7 @@ def scaled_api(primary, replica, cognito, tmp_path_factory):
 
 
 def api_sessions_that_read_feeds(server: LocalPostgres) -> list[str]:
-    """The API's sessions on `server` whose last statement read activity_items, by pool name.
+    """The API's sessions on `server` whose last statement read a page of activities, by pool name.
 
     pg_stat_activity is live, where the transaction counters of pg_stat_database are
     flushed up to seconds late."""
@@ -69,7 +69,7 @@ def api_sessions_that_read_feeds(server: LocalPostgres) -> list[str]:
         rows = conn.execute(
             "SELECT application_name FROM pg_stat_activity"
             " WHERE datname = 'cruddur' AND application_name LIKE 'cruddur%%-api'"
-            "   AND query LIKE '%%activity_items%%'").fetchall()
+            "   AND query LIKE '%%activity_page%%'").fetchall()
     return [name for (name,) in rows]
 
 

@@ -268,6 +268,9 @@ def pgbench(bindir: Path, url: str, sql: str, params: dict, seconds: float, plan
     drawn at random, as the API's POSTs are. Its latencies come from pgbench's per-transaction
     log (a line written per transaction: well under 1% of one)."""
     text = pgbench_script(sql)
+    for key in [key for key, value in params.items() if value is None]:  # pgbench has no NULL variable
+        text = text.replace(f":{key}", "NULL")
+    params = {key: value for key, value in params.items() if value is not None}
     if posters:
         params = {k: v for k, v in params.items() if k != "cognito_user_id"}
         text = (f"\\set poster random(1, {posters})\n"
