@@ -7,7 +7,7 @@
 -- migrations in schema_migrations, so bin/db-migrate finds the database up to date.
 -- A new migration: make the same change here (a new column goes last, where ALTER TABLE puts
 -- it) and set this line to its version (README, "Schema changes: migrations").
--- schema version: 20261204062143
+-- schema version: 20261204064841
 
 SET client_min_messages = warning;  -- no "does not exist, skipping" notices
 
@@ -67,6 +67,8 @@ DROP FUNCTION IF EXISTS public.activities_count_crud_expiry();
 DROP FUNCTION IF EXISTS public.activities_count_inserted_cruds();
 DROP FUNCTION IF EXISTS public.activities_count_deleted_cruds();
 DROP FUNCTION IF EXISTS public.expiry_period(timestamptz);
+DROP FUNCTION IF EXISTS public.lifetime_classes();
+DROP FUNCTION IF EXISTS public.lifetime_class(timestamptz, timestamptz);
 
 CREATE TABLE public.users (
   uuid            uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -120,11 +122,6 @@ CREATE TRIGGER activities_reply_to_user
   BEFORE INSERT OR UPDATE OF reply_to_activity_uuid, reply_to_user_uuid ON public.activities
   FOR EACH ROW EXECUTE FUNCTION public.activities_set_reply_to_user();
 
--- Home feed: top-level activities, newest first, keyset on (created_at, uuid).
-CREATE INDEX activities_home_idx
-  ON public.activities (created_at DESC, uuid DESC)
-  WHERE reply_to_activity_uuid IS NULL;
-
 -- A user's activities, newest first (also serves the user_uuid foreign key).
 CREATE INDEX activities_user_idx
   ON public.activities (user_uuid, created_at DESC, uuid DESC);
@@ -134,19 +131,55 @@ CREATE INDEX activities_replies_idx
   ON public.activities (reply_to_activity_uuid, created_at, uuid)
   WHERE reply_to_activity_uuid IS NOT NULL;
 
--- Notifications: the replies to a user's activities, newest first.
-CREATE INDEX activities_notifications_idx
-  ON public.activities (reply_to_user_uuid, created_at DESC, uuid DESC)
+-- An activity's lifetime class: the shortest of the API's ttls (1 hour ... 30 days) it lives no
+-- longer than; 8 when it lives longer. Every live activity of class k was created less than
+-- lifetime_classes()'s `longest` ago, so a list query reads, per class, only the activities
+-- created within that window, newest first: what it reads does not grow with the expired rows
+-- the table still holds (the purge removes them a day later).
+CREATE FUNCTION public.lifetime_class(created_at timestamptz, expires_at timestamptz)
+RETURNS smallint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN expires_at - created_at <= interval '1 hour' THEN 1
+    WHEN expires_at - created_at <= interval '3 hours' THEN 2
+    WHEN expires_at - created_at <= interval '12 hours' THEN 3
+    WHEN expires_at - created_at <= interval '1 day' THEN 4
+    WHEN expires_at - created_at <= interval '3 days' THEN 5
+    WHEN expires_at - created_at <= interval '7 days' THEN 6
+    WHEN expires_at - created_at <= interval '30 days' THEN 7
+    ELSE 8
+  END::smallint
+$$;
+
+-- The lifetime classes and the longest an activity of each lives (lifetime_class()'s bounds).
+CREATE FUNCTION public.lifetime_classes()
+RETURNS TABLE (class smallint, longest interval) LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  VALUES (1::smallint, interval '1 hour'), (2, interval '3 hours'), (3, interval '12 hours'),
+         (4, interval '1 day'), (5, interval '3 days'), (6, interval '7 days'),
+         (7, interval '30 days'), (8, interval '1000 years')
+$$;
+
+-- Home feed: top-level activities by lifetime class, newest first.
+CREATE INDEX activities_home_lifetime_idx
+  ON public.activities (public.lifetime_class(created_at, expires_at), created_at DESC, uuid DESC)
+  INCLUDE (expires_at)
+  WHERE reply_to_activity_uuid IS NULL;
+
+-- A user's top-level activities by lifetime class, newest first.
+CREATE INDEX activities_user_lifetime_idx
+  ON public.activities (user_uuid, public.lifetime_class(created_at, expires_at), created_at DESC, uuid DESC)
+  INCLUDE (expires_at)
+  WHERE reply_to_activity_uuid IS NULL;
+
+-- Notifications: the replies to a user's activities by lifetime class, newest first.
+CREATE INDEX activities_notifications_lifetime_idx
+  ON public.activities (reply_to_user_uuid, public.lifetime_class(created_at, expires_at), created_at DESC, uuid DESC)
+  INCLUDE (expires_at, user_uuid)
   WHERE reply_to_user_uuid IS NOT NULL;
 
--- Search, for a common term: every activity, newest first.
-CREATE INDEX activities_created_idx
-  ON public.activities (created_at DESC, uuid DESC);
-
--- A user's top-level activities, newest first.
-CREATE INDEX activities_user_live_idx
-  ON public.activities (user_uuid, created_at DESC, uuid DESC) INCLUDE (expires_at)
-  WHERE reply_to_activity_uuid IS NULL;
+-- Search, for a common term: every activity by lifetime class, newest first.
+CREATE INDEX activities_created_lifetime_idx
+  ON public.activities (public.lifetime_class(created_at, expires_at), created_at DESC, uuid DESC)
+  INCLUDE (expires_at);
 
 -- Search: case-insensitive "contains" (ILIKE '%term%') served by trigrams.
 CREATE INDEX activities_message_trgm_idx

@@ -1,7 +1,8 @@
 -- activities/notifications.sql: live replies by others to the signed-in user's activities, newest
 -- first, each with its own replies nested (public.activity_page()). reply_to_user_uuid (kept by a
--- trigger) lets one index range (activities_notifications_idx) serve the page, however much the
--- user has posted. The user is found by their Cognito sub in the same statement.
+-- trigger) lets one index range per lifetime class (activities_notifications_lifetime_idx) serve
+-- the page, however much the user has posted. The user is found by their Cognito sub in the same
+-- statement.
 -- Params: cognito_user_id, limit, cursor_created_at, cursor_uuid.
 -- Returns: body (JSON array text), next_created_at, next_uuid (NULL on the last page); no row
 -- when no user has that cognito_user_id.
@@ -11,11 +12,19 @@ WITH caller AS (
 SELECT page.body::text, page.next_created_at, page.next_uuid
 FROM caller
 CROSS JOIN public.activity_page(ARRAY(
-  SELECT a.uuid FROM public.activities a
-  WHERE a.reply_to_user_uuid = caller.uuid
-    AND a.user_uuid <> caller.uuid
-    AND a.expires_at > now()
-    AND (a.created_at, a.uuid) < (%(cursor_created_at)s::timestamptz, %(cursor_uuid)s::uuid)
-  ORDER BY a.created_at DESC, a.uuid DESC
+  SELECT c.uuid
+  FROM public.lifetime_classes() l
+  CROSS JOIN LATERAL (
+    SELECT a.uuid, a.created_at FROM public.activities a
+    WHERE public.lifetime_class(a.created_at, a.expires_at) = l.class
+      AND a.created_at > now() - l.longest
+      AND a.reply_to_user_uuid = caller.uuid
+      AND a.user_uuid <> caller.uuid
+      AND a.expires_at > now()
+      AND (a.created_at, a.uuid) < (%(cursor_created_at)s::timestamptz, %(cursor_uuid)s::uuid)
+    ORDER BY a.created_at DESC, a.uuid DESC
+    LIMIT %(limit)s + 1
+  ) c
+  ORDER BY c.created_at DESC, c.uuid DESC
   LIMIT %(limit)s + 1
 ), %(limit)s) page;

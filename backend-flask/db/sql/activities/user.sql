@@ -1,6 +1,7 @@
 -- activities/user.sql: a user's profile (the view user_profiles) and one page of their live
 -- top-level activities, newest first, replies nested (public.activity_page()). No row when the
--- handle is unknown.
+-- handle is unknown. Read per lifetime class, as the home feed is; the user is a value (the
+-- subquery), so each class's scan of activities_user_lifetime_idx stops after the page.
 -- Params: handle, limit, cursor_created_at, cursor_uuid.
 -- Returns: body (JSON object text), next_created_at, next_uuid (NULL on the last page).
 WITH profile AS (
@@ -10,13 +11,19 @@ SELECT json_build_object('profile', row_to_json(profile), 'activities', page.bod
        page.next_created_at, page.next_uuid
 FROM profile
 CROSS JOIN public.activity_page(ARRAY(
-  -- the user is a value here (the subquery), not a join, so the scan of
-  -- activities_user_live_idx comes out newest first and stops after the page
-  SELECT a.uuid FROM public.activities a
-  WHERE a.user_uuid = (SELECT uuid FROM profile)
-    AND a.reply_to_activity_uuid IS NULL
-    AND a.expires_at > now()
-    AND (a.created_at, a.uuid) < (%(cursor_created_at)s::timestamptz, %(cursor_uuid)s::uuid)
-  ORDER BY a.created_at DESC, a.uuid DESC
+  SELECT c.uuid
+  FROM public.lifetime_classes() l
+  CROSS JOIN LATERAL (
+    SELECT a.uuid, a.created_at FROM public.activities a
+    WHERE public.lifetime_class(a.created_at, a.expires_at) = l.class
+      AND a.created_at > now() - l.longest
+      AND a.user_uuid = (SELECT uuid FROM profile)
+      AND a.reply_to_activity_uuid IS NULL
+      AND a.expires_at > now()
+      AND (a.created_at, a.uuid) < (%(cursor_created_at)s::timestamptz, %(cursor_uuid)s::uuid)
+    ORDER BY a.created_at DESC, a.uuid DESC
+    LIMIT %(limit)s + 1
+  ) c
+  ORDER BY c.created_at DESC, c.uuid DESC
   LIMIT %(limit)s + 1
 ), %(limit)s) page;
