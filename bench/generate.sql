@@ -4,8 +4,9 @@
 -- fills in what the triggers would (reply_to_user_uuid, user_crud_expiries) itself, the data
 -- being right by construction; that makes a million rows in seconds.
 -- With `SET bench.live = L` as well, a mostly expired table: the same activities, all expired
--- (each at a moment between its creation and now) but L cruds spread over the 30 days, and their
--- replies, live for 30 days more: what the list queries meet when the purge has not run.
+-- (each with the longest of the app's ttls shorter than its age; one younger than an hour
+-- sooner) but L cruds spread over the 30 days, and their replies, with a 30-day ttl: what the
+-- list queries meet when the purge has not run.
 --
 -- 1,000 users (user1 ... user1000; the Cognito `sub` of userK is bench-sub-K), and N activities
 -- written over the last 30 days, inserted in time order as a live table grows:
@@ -71,8 +72,11 @@ FROM (SELECT greatest(1, round(current_setting('bench.activities')::bigint * 0.8
 CREATE UNIQUE INDEX ON bench_top (n);
 
 UPDATE bench_top t
-SET ttl = CASE WHEN t.n % s.spacing = s.spacing / 2 THEN now() - t.created_at + interval '30 days'
-               ELSE (now() - t.created_at) * random() END
+SET ttl = CASE WHEN t.n % s.spacing = s.spacing / 2 THEN interval '30 days'
+               ELSE coalesce((SELECT max(x) FROM unnest(ARRAY['7 days', '3 days', '1 day', '12 hours',
+                                                              '3 hours', '1 hour']::interval[]) x
+                              WHERE x < now() - t.created_at),
+                             (now() - t.created_at) * random()) END
 FROM (SELECT greatest(1, count(*) / nullif(current_setting('bench.live', true), '')::int) AS spacing
       FROM bench_top) s
 WHERE nullif(current_setting('bench.live', true), '') IS NOT NULL;

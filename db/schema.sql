@@ -176,10 +176,9 @@ CREATE INDEX activities_notifications_lifetime_idx
   INCLUDE (expires_at, user_uuid)
   WHERE reply_to_user_uuid IS NOT NULL;
 
--- Search, for a common term: every activity by lifetime class, newest first.
-CREATE INDEX activities_created_lifetime_idx
-  ON public.activities (public.lifetime_class(created_at, expires_at), created_at DESC, uuid DESC)
-  INCLUDE (expires_at);
+-- Search, for a common term: every activity, newest first.
+CREATE INDEX activities_created_idx
+  ON public.activities (created_at DESC, uuid DESC);
 
 -- Search: case-insensitive "contains" (ILIKE '%term%') served by trigrams.
 CREATE INDEX activities_message_trgm_idx

@@ -17,13 +17,8 @@ CREATE INDEX CONCURRENTLY activities_notifications_idx
   ON public.activities (reply_to_user_uuid, created_at DESC, uuid DESC)
   WHERE reply_to_user_uuid IS NOT NULL;
 
-DROP INDEX CONCURRENTLY IF EXISTS public.activities_created_idx;
-CREATE INDEX CONCURRENTLY activities_created_idx
-  ON public.activities (created_at DESC, uuid DESC);
-
 DROP INDEX CONCURRENTLY IF EXISTS public.activities_home_lifetime_idx;
 DROP INDEX CONCURRENTLY IF EXISTS public.activities_user_lifetime_idx;
 DROP INDEX CONCURRENTLY IF EXISTS public.activities_notifications_lifetime_idx;
-DROP INDEX CONCURRENTLY IF EXISTS public.activities_created_lifetime_idx;
 DROP FUNCTION IF EXISTS public.lifetime_classes();
 DROP FUNCTION IF EXISTS public.lifetime_class(timestamptz, timestamptz);

@@ -1,8 +1,8 @@
 -- db/migrations/20261204064841_lifetime_indexes.up.sql
--- lifetime_indexes: the list queries read, per lifetime class (1 hour ... 30 days), only the
--- activities created within that class's longest life, so a table full of expired activities
--- costs them no more than a live one. The four list indexes lead with the class; the old ones go
--- once the new ones are built.
+-- lifetime_indexes: the home feed, a user's page and notifications read, per lifetime class
+-- (1 hour ... 30 days), only the activities created within that class's longest life, so a table
+-- full of expired activities costs them no more than a live one. Their three indexes lead with
+-- the class; the old ones go once the new ones are built.
 -- Built concurrently (no lock that stops the API's writes), so outside a transaction; each
 -- statement can run again after a failure.
 -- migrate: no-transaction
@@ -52,12 +52,6 @@ CREATE INDEX CONCURRENTLY activities_notifications_lifetime_idx
   INCLUDE (expires_at, user_uuid)
   WHERE reply_to_user_uuid IS NOT NULL;
 
-DROP INDEX CONCURRENTLY IF EXISTS public.activities_created_lifetime_idx;
-CREATE INDEX CONCURRENTLY activities_created_lifetime_idx
-  ON public.activities (public.lifetime_class(created_at, expires_at), created_at DESC, uuid DESC)
-  INCLUDE (expires_at);
-
 DROP INDEX CONCURRENTLY IF EXISTS public.activities_home_idx;
 DROP INDEX CONCURRENTLY IF EXISTS public.activities_user_live_idx;
 DROP INDEX CONCURRENTLY IF EXISTS public.activities_notifications_idx;
-DROP INDEX CONCURRENTLY IF EXISTS public.activities_created_idx;
