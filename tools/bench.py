@@ -636,6 +636,10 @@ def measure_expired(run: Run, pg: LocalPostgres, size: int, cognito: FakeCognito
     say(f"{size:,} activities, all but {EXPIRED_TABLE_LIVE} cruds expired: building the database")
     url = build_database(pg, dbname, size, live=EXPIRED_TABLE_LIVE)
     cases = [case for case in cases_for(url, cognito) if case.body is None and case.route in run.routes]
+    if not run.pooled:  # the plans of the list queries on this table too, as on the live one
+        plans, checks = explain_plans(url, cases_for(url, cognito), size, table=", mostly expired")
+        run.plans += "\n" + plans
+        run.plan_checks += ["", *checks]
     with contextlib.ExitStack() as stack:
         api = start_run_api(run, pg, dbname, url, cognito, workdir, stack)
         for case in cases:
@@ -756,18 +760,18 @@ def measure_api(run: Run, size: int, api: Server, cases: list[Case], workdir: Pa
 
 # -- plans --------------------------------------------------------------------------------------
 
-def explain_plans(url: str, cases: list[Case], size: int) -> tuple[str, list[str]]:
+def explain_plans(url: str, cases: list[Case], size: int, table: str = "") -> tuple[str, list[str]]:
     """EXPLAIN (ANALYZE, BUFFERS) of every list query as the API runs it: a generic plan of the
     prepared statement (force_generic_plan), or, for a query planned every call, its custom plan.
     Returns the PLANS.md text and the check, one line per plan, that results.md shows."""
-    out = [f"# Query plans at {size:,} activities", "",
+    out = [f"# Query plans at {size:,} activities{table}", "",
            "Written by `bin/bench` (tools/bench.py) for its latest run; each run replaces it.",
            "`EXPLAIN (ANALYZE, BUFFERS)` of each list query with the plan the API gets: the generic",
            "plan of the prepared statement (`plan_cache_mode=force_generic_plan`,",
            "docs/decisions/0003-generic-plans.md), or, for search (`-- plan: every call`), the plan",
            "made for its parameters. The check under each plan: no sequential scan of `activities`",
            "and no sort of more rows than a page holds (docs/decisions/0006-keyset-paging.md).", ""]
-    checks = [f"## Query plans at {size:,} activities", "",
+    checks = [f"## Query plans at {size:,} activities{table}", "",
               "Each list query as the API runs it (its plans: PLANS.md beside this file), checked for"
               " a sequential scan of `activities` or a sort of more rows than a page holds:", ""]
     for case in cases:
