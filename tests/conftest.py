@@ -127,6 +127,7 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=rank)  # stable: each file's tests stay in their order
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without it (-p no:xdist)
 def pytest_testnodedown(node, error):
     """A pytest-xdist worker ended: keep the figures it measured for the summary."""
     from support import FIGURES
