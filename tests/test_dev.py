@@ -25,8 +25,11 @@ def start_dev(tmp_path, pg_port, api_port, log_name, **env_overrides):
     env = script_env(LOCAL_PG_PORT=str(pg_port), API_PORT=str(api_port),
                      LOCAL_PG_DATADIR=str(tmp_path / "pgdata"), CONNECTION_URL=None, **env_overrides)
     log = open(tmp_path / log_name, "w")  # noqa: SIM115 - closed by the caller
+    # Ctrl-C must reach it even when this run was started with SIGINT ignored (a background job
+    # of a script, some CI runners): a shell cannot trap a signal ignored when it starts.
     process = subprocess.Popen([str(ROOT / "bin" / "dev")], cwd=tmp_path, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
+                               stdout=log, stderr=subprocess.STDOUT,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     return process, log
 
 
