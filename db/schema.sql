@@ -423,13 +423,15 @@ BEGIN
 END
 $$;
 
--- What cruddur_app may do (see the top of this file).
+-- Both roles connect to this database and see its schema; what each may do follows.
 DO $$
 BEGIN
-  EXECUTE format('GRANT CONNECT ON DATABASE %I TO cruddur_app', current_database());
+  EXECUTE format('GRANT CONNECT ON DATABASE %I TO cruddur_app, cruddur_purge', current_database());
 END
 $$;
-GRANT USAGE ON SCHEMA public TO cruddur_app;
+GRANT USAGE ON SCHEMA public TO cruddur_app, cruddur_purge;
+
+-- What cruddur_app may do (see the top of this file).
 GRANT SELECT, INSERT, UPDATE ON public.activities, public.user_crud_expiries TO cruddur_app;
 -- of users, only what a user edits: an injected UPDATE cannot change a handle, an email or the
 -- Cognito user a row belongs to (the post-confirmation Lambda links users as another role)
@@ -440,12 +442,6 @@ GRANT EXECUTE ON FUNCTION public.activity_page(uuid[], integer) TO cruddur_app;
 
 -- What cruddur_purge may do: run the purge. Functions and procedures are PUBLIC's to run unless
 -- taken back: these are taken back, so cruddur_app cannot purge.
-DO $$
-BEGIN
-  EXECUTE format('GRANT CONNECT ON DATABASE %I TO cruddur_purge', current_database());
-END
-$$;
-GRANT USAGE ON SCHEMA public TO cruddur_purge;
 REVOKE ALL ON FUNCTION public.purge_expired_activities_batch(timestamptz, integer) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE public.purge_expired_activities(interval, integer, bigint, bigint, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.purge_expired_activities_batch(timestamptz, integer) TO cruddur_purge;
