@@ -19,7 +19,7 @@ COLUMNS = ["activities", "request", "items", "body B", "req/s", "p50 ms", "p99 m
            "peak MB/worker"]
 CONNECTIONS = 16  # wrk's, shared by the API's workers
 REQUESTS = {"home": ["home (first)", "home (deep)"], "user": ["user (first)", "user (deep)"],
-            "search": ["search (first)", "search (deep)"],
+            "search": ["search (first)", "search (deep)", "search (rare)"],
             "notifications": ["notifications (first)", "notifications (deep)"],
             "create": ["POST /api/activities"]}
 DIRECT_ROUTES, POOLED_ROUTES = ("home", "notifications", "create"), ("user", "search")
@@ -118,12 +118,13 @@ def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
     assert "Tables: live, 1,000, 1,500 activities; mostly expired, 1,500 activities" in text
 
     # the plan check, one line per list query, and nothing from an earlier run
-    # (on the live table: every page; on the mostly expired one: every first page, a deep one where
-    # a live item starts it)
-    for table, pages in (("", {8}), (", mostly expired", {4, 5, 6, 7, 8})):
+    # (on the live table: every page; on the mostly expired one: every first page and search's rare
+    # term, a deep one where a live item starts it)
+    for table, pages in (("", {9}), (", mostly expired", {5, 6, 7, 8, 9})):
         checks = text.split(f"## Query plans at 1,500 activities{table}\n", 1)[1].split("\n## ", 1)[0]
-        assert len(re.findall(r"^- \w+, (first|deep) page \(`activities/\w+\.sql`\): (ok|CHECK): ", checks,
-                              re.MULTILINE)) in pages, checks
+        plan_lines = re.findall(r"^- \w+, (first|deep|rare) page \(`activities/\w+\.sql`\): (ok|CHECK): ",
+                                checks, re.MULTILINE)
+        assert len(plan_lines) in pages, checks
     assert text.count("# bin/bench results") == 1
 
     plan_text = plans.read_text()
@@ -132,6 +133,7 @@ def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
     for route in ("home", "user", "search", "notifications"):
         for page in ("first", "deep"):
             assert f"## {route}, {page} page" in plan_text
+    assert "## search, rare page" in plan_text
     assert "Index" in plan_text and "Buffers:" in plan_text
     assert not (tmp_path / "pgdata").exists() or not any((tmp_path / "pgdata").iterdir())
 

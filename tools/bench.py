@@ -74,7 +74,8 @@ from localpgbouncer import LocalPgBouncer, find_pgbouncer  # noqa: E402
 CONNECTIONS = 16
 WRK = os.environ.get("BENCH_WRK", "wrk")  # the tests name a missing one
 WRK_THREADS = 2
-SEARCH_TERM = "coffee"
+SEARCH_TERM = "coffee"  # in about 4% of the activities (bench/generate.sql)
+RARE_TERM = "aurora"  # in about 1 in 10,000: search's first page of a rare term
 PAGE = 20
 # POST /api/activities posts as this many users in turn (bench-sub-1 ...), as many users would:
 # one user's posts would all wait on the same row of user_crud_expiries.
@@ -456,6 +457,9 @@ def cases_for(url: str, cognito: FakeCognito) -> list[Case]:
             cases.append(Case(route, "deep", f"{path}{sep}cursor={deep[route]}", sql_name,
                               {**params, "limit": PAGE, "cursor_created_at": created_at,
                                "cursor_uuid": row_uuid}, token=auth))
+        if route == "search":
+            cases.append(Case(route, "rare", f"/api/activities/search?term={RARE_TERM}", sql_name,
+                              {"pattern": like_pattern(RARE_TERM), "limit": PAGE, **start}))
     message = "Benchmarking the feed with a crud that expires tomorrow"
     posters = [cognito.token(f"bench-sub-{k}", expires_in=TOKEN_SECONDS) for k in range(1, POSTERS + 1)]
     cases.append(Case("create", "-", "/api/activities", "activities/post",
