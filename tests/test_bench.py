@@ -21,8 +21,9 @@ CONNECTIONS = 16  # wrk's, shared by the API's workers
 REQUESTS = {"home": ["home (first)", "home (deep)"], "user": ["user (first)", "user (deep)"],
             "search": ["search (first)", "search (deep)", "search (rare)"],
             "notifications": ["notifications (first)", "notifications (deep)"],
+            "status": ["status (first)"],
             "create": ["POST /api/activities"]}
-DIRECT_ROUTES, POOLED_ROUTES = ("home", "notifications", "create"), ("user", "search")
+DIRECT_ROUTES, POOLED_ROUTES = ("home", "notifications", "create"), ("user", "search", "status")
 WITH_CEILINGS = {"home (first)", "user (first)", "search (first)", "POST /api/activities"}
 
 
@@ -120,7 +121,7 @@ def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
     # the plan check, one line per list query, and nothing from an earlier run
     # (on the live table: every page; on the mostly expired one: every first page and search's rare
     # term, a deep one where a live item starts it)
-    for table, pages in (("", {9}), (", mostly expired", {5, 6, 7, 8, 9})):
+    for table, pages in (("", {10}), (", mostly expired", {6, 7, 8, 9, 10})):
         checks = text.split(f"## Query plans at 1,500 activities{table}\n", 1)[1].split("\n## ", 1)[0]
         plan_lines = re.findall(r"^- \w+, (first|deep|rare) page \(`activities/\w+\.sql`\): (ok|CHECK): ",
                                 checks, re.MULTILINE)
@@ -133,7 +134,7 @@ def test_a_tiny_run_writes_a_well_formed_table_and_the_plans(tmp_path):
     for route in ("home", "user", "search", "notifications"):
         for page in ("first", "deep"):
             assert f"## {route}, {page} page" in plan_text
-    assert "## search, rare page" in plan_text
+    assert "## search, rare page" in plan_text and "## status, first page" in plan_text
     assert "Index" in plan_text and "Buffers:" in plan_text
     assert not (tmp_path / "pgdata").exists() or not any((tmp_path / "pgdata").iterdir())
 

@@ -64,7 +64,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(BACKEND))
 
 from fake_cognito import FakeCognito  # noqa: E402
-from lib.paging import encode_cursor  # noqa: E402
+from lib.paging import NEWEST_FIRST_START, OLDEST_FIRST_START, encode_cursor  # noqa: E402
 from lib.queries import load_query  # noqa: E402
 from lib.settings import Settings  # noqa: E402
 from localpg import LocalPostgres, find_bindir, free_port  # noqa: E402
@@ -304,8 +304,8 @@ def pgbench(bindir: Path, url: str, sql: str, params: dict, seconds: float, plan
 class Case:
     """One request the bench measures."""
 
-    route: str  # home, user, search, notifications, create
-    page: str  # first, deep, -
+    route: str  # ROUTES
+    page: str  # first, deep, rare (search's rare term), - (create)
     path: str
     sql_name: str
     params: dict  # the SQL's parameters, exactly as the service binds them
@@ -331,7 +331,7 @@ class Row:
     split: list[int] = field(default_factory=list)  # wrk's connections per worker, mid-run
 
 
-ROUTES = ("home", "user", "search", "notifications", "create")
+ROUTES = ("home", "user", "search", "notifications", "status", "create")
 
 
 @dataclass
@@ -413,7 +413,8 @@ def cases_for(url: str, cognito: FakeCognito) -> list[Case]:
     """The requests to measure, and the SQL parameters each one binds."""
     from services.search_activities import like_pattern
 
-    start = {"cursor_created_at": "infinity", "cursor_uuid": "ffffffff-ffff-ffff-ffff-ffffffffffff"}
+    start, oldest_first = (dict(zip(("cursor_created_at", "cursor_uuid"), first, strict=True))
+                           for first in (NEWEST_FIRST_START, OLDEST_FIRST_START))
     live = "a.expires_at > now()"
     with psycopg.connect(url, autocommit=True) as conn:
         # the user with the most live cruds, and the one with the most live replies from others
@@ -427,6 +428,12 @@ def cases_for(url: str, cognito: FakeCognito) -> list[Case]:
             LEFT JOIN public.activities a ON a.reply_to_user_uuid = u.uuid
               AND a.user_uuid <> u.uuid AND a.expires_at > now()
             GROUP BY u.uuid ORDER BY count(a.uuid) DESC, u.handle LIMIT 1""")
+        # a status page: the live crud with the most replies, and its author
+        status_uuid, status_handle = pick(conn, """
+            SELECT a.uuid::text, u.handle FROM public.activities a
+            JOIN public.users u ON u.uuid = a.user_uuid
+            WHERE a.reply_to_activity_uuid IS NULL AND a.expires_at > now()
+            ORDER BY a.replies_count DESC, a.created_at DESC LIMIT 1""")
         pattern = like_pattern(SEARCH_TERM)
         deep = {
             "home": middle_cursor(conn, f"a.reply_to_activity_uuid IS NULL AND {live}", {}),
@@ -460,6 +467,9 @@ def cases_for(url: str, cognito: FakeCognito) -> list[Case]:
         if route == "search":
             cases.append(Case(route, "rare", f"/api/activities/search?term={RARE_TERM}", sql_name,
                               {"pattern": like_pattern(RARE_TERM), "limit": PAGE, **start}))
+    cases.append(Case("status", "first", f"/api/activities/@{status_handle}/status/{status_uuid}",
+                      "activities/show", {"handle": status_handle, "uuid": status_uuid, "limit": PAGE,
+                                          **oldest_first}))
     message = "Benchmarking the feed with a crud that expires tomorrow"
     posters = [cognito.token(f"bench-sub-{k}", expires_in=TOKEN_SECONDS) for k in range(1, POSTERS + 1)]
     cases.append(Case("create", "-", "/api/activities", "activities/post",
@@ -551,6 +561,8 @@ def count_items(route: str, body) -> int:
         return 1
     if route == "user":
         return len(body["activities"])
+    if route == "status":
+        return len(body["replies"])
     return len(body)
 
 
