@@ -618,8 +618,10 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: FakeCognito, w
         # Every read, through the API and then alone in the database, and the page latencies,
         # before the first write: the writes add the newest activities, which change what the
         # reads find (search walks past them).
+        # from one connection: measured here at a size between the smallest and the largest; the
+        # smallest (kept as the baseline) and the largest have theirs measured in turns below
         rows = measure_api(run, size, api, [c for c in cases if c.body is None], workdir,
-                           database_alone, http_alone, alone=baseline is None)
+                           database_alone, http_alone, alone=baseline is None and not keep_baseline)
         if baseline:
             base_api = api_for(baseline.dbname, baseline.url)
             measure_latencies(run, rows, api, baseline, base_api, workdir)
