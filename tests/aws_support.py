@@ -35,17 +35,6 @@ def aws_script_env(aws_env: dict[str, str], **overrides: str | None) -> dict[str
     return script_env(**env)
 
 
-def changed(env: dict[str, str], **overrides: str | None) -> dict[str, str]:
-    """A copy of `env` with `overrides` applied; None removes a variable."""
-    new = dict(env)
-    for key, value in overrides.items():
-        if value is None:
-            new.pop(key, None)
-        else:
-            new[key] = value
-    return new
-
-
 def client(aws_env: dict[str, str], service: str):
     """A boto3 client on moto; made once per service (loading a service model takes a while)."""
     return _client(aws_env["AWS_ENDPOINT_URL"], aws_env["AWS_DEFAULT_REGION"], service)

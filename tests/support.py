@@ -62,12 +62,18 @@ def script_env(**overrides: str | None) -> dict[str, str]:
     env.pop("CONNECTION_URL", None)
     env.pop("PROD_CONNECTION_URL", None)
     env["NO_COLOR"] = "1"
+    return changed(env, **overrides)
+
+
+def changed(env: dict[str, str], **overrides: str | None) -> dict[str, str]:
+    """A copy of `env` with `overrides` applied; None removes a variable."""
+    new = dict(env)
     for key, value in overrides.items():
         if value is None:
-            env.pop(key, None)
+            new.pop(key, None)
         else:
-            env[key] = value
-    return env
+            new[key] = value
+    return new
 
 
 def run_script(name: str, *args: str, env: dict[str, str], cwd: Path | str = "/",

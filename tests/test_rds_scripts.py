@@ -15,14 +15,13 @@ from aws_support import (
     INSTANCE,
     OLD_CIDR,
     aws_script_env,
-    changed,
     client,
     fake_aws,
     make_rule,
     rule_now,
     serve_text,
 )
-from support import ROOT, TEST_PASSWORD, VENV_BIN, run_script
+from support import ROOT, TEST_PASSWORD, VENV_BIN, changed, run_script
 
 # --- fixtures ----------------------------------------------------------------------------------
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from lib import paging, validation
+from lib import paging, queries, validation
 from lib.errors import ApiError
-from lib.queries import load_query
+from lib.queries import load_query, sql_text
 from lib.settings import Settings, SettingsError
 from services.search_activities import like_pattern
 
@@ -95,6 +95,30 @@ def test_named_parameters_become_positional_once_each_and_a_literal_percent_stay
 def test_a_query_name_outside_the_sql_folder_is_refused():
     with pytest.raises(ValueError, match="outside"):
         load_query("../../../etc/passwd")
+
+
+@pytest.mark.parametrize(("name", "condition"), [
+    ("activities/home", "(a.reply_to_activity_uuid IS NULL)"),
+    ("activities/user", "(a.user_uuid = (SELECT uuid FROM profile) AND a.reply_to_activity_uuid IS NULL)"),
+    ("activities/notifications", "(a.reply_to_user_uuid = caller.uuid AND a.user_uuid <> caller.uuid)"),
+])
+def test_a_shared_part_is_written_into_the_query_with_its_condition(name, condition):
+    text = sql_text(name)
+    assert "{{" not in text and "}}" not in text
+    assert "_live_per_lifetime_class.sql:" not in text  # the part's comments stay in the part
+    walk = [line.strip() for line in text.splitlines()
+            if line.strip().startswith(("SELECT c.uuid", "CROSS JOIN LATERAL", "AND (a.", "LIMIT"))]
+    cursor = "AND (a.created_at, a.uuid) < (%(cursor_created_at)s::timestamptz, %(cursor_uuid)s::uuid)"
+    assert walk == ["SELECT c.uuid", "CROSS JOIN LATERAL (", f"AND {condition}", cursor,
+                    "LIMIT %(limit)s + 1", "LIMIT %(limit)s + 1"]
+
+
+def test_a_part_without_a_place_for_the_condition_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "_part.sql").write_text("-- a part\nSELECT 1\n")
+    (tmp_path / "query.sql").write_text("SELECT * FROM ({{ _part | true }}) t\n")
+    monkeypatch.setattr(queries, "SQL_DIR", tmp_path)
+    with pytest.raises(ValueError, match=r"has no \{\{ where \}\}"):
+        sql_text("query")
 
 
 # -- the server's settings -------------------------------------------------------------------------

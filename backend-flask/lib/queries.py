@@ -22,6 +22,8 @@ from psycopg import pq
 SQL_DIR = Path(__file__).resolve().parent.parent / "db" / "sql"
 PLAN_EVERY_CALL = "\n-- plan: every call\n"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+# `{{ part | condition }}`: db/sql/<part>.sql with the condition at its `{{ where }}`
+PART = re.compile(r"\{\{\s*([\w/]+)\s*\|\s*(.+?)\s*\}\}", re.DOTALL)
 
 
 class Connection(psycopg.Connection):
@@ -43,7 +45,23 @@ class Query:
 
 
 def sql_text(name: str) -> str:
-    """The text of db/sql/<name>.sql."""
+    """The text of db/sql/<name>.sql, each `{{ part | condition }}` in it replaced by that part
+    (a file of db/sql whose name starts with `_`, written once for the queries that share it), its
+    comments left out, its lines indented as the reference is, the condition at its `{{ where }}`."""
+    return PART.sub(_part, _read(name))
+
+
+def _part(match: re.Match) -> str:
+    text = match.string
+    indent = text[text.rfind("\n", 0, match.start()) + 1:match.start()]
+    condition = re.sub(r"\s*\n\s*", " ", match.group(2))
+    lines = [line for line in _read(match.group(1)).splitlines() if not line.startswith("--")]
+    if "{{ where }}" not in "\n".join(lines):
+        raise ValueError(f"db/sql/{match.group(1)}.sql has no {{{{ where }}}} for a condition")
+    return f"\n{indent}".join(lines).replace("{{ where }}", f"({condition})")
+
+
+def _read(name: str) -> str:
     path = (SQL_DIR / f"{name}.sql").resolve()
     if SQL_DIR not in path.parents:
         raise ValueError(f"query name outside {SQL_DIR}: {name}")

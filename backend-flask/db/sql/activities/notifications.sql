@@ -12,19 +12,6 @@ WITH caller AS (
 SELECT page.body::text, page.next_created_at, page.next_uuid
 FROM caller
 CROSS JOIN public.activity_page(ARRAY(
-  SELECT c.uuid
-  FROM public.lifetime_classes() l
-  CROSS JOIN LATERAL (
-    SELECT a.uuid, a.created_at FROM public.activities a
-    WHERE public.lifetime_class(a.created_at, a.expires_at) = l.class
-      AND a.created_at > now() - l.longest
-      AND a.reply_to_user_uuid = caller.uuid
-      AND a.user_uuid <> caller.uuid
-      AND a.expires_at > now()
-      AND (a.created_at, a.uuid) < (%(cursor_created_at)s::timestamptz, %(cursor_uuid)s::uuid)
-    ORDER BY a.created_at DESC, a.uuid DESC
-    LIMIT %(limit)s + 1
-  ) c
-  ORDER BY c.created_at DESC, c.uuid DESC
-  LIMIT %(limit)s + 1
+  {{ activities/_live_per_lifetime_class |
+     a.reply_to_user_uuid = caller.uuid AND a.user_uuid <> caller.uuid }}
 ), %(limit)s) page;

@@ -11,19 +11,6 @@ SELECT json_build_object('profile', row_to_json(profile), 'activities', page.bod
        page.next_created_at, page.next_uuid
 FROM profile
 CROSS JOIN public.activity_page(ARRAY(
-  SELECT c.uuid
-  FROM public.lifetime_classes() l
-  CROSS JOIN LATERAL (
-    SELECT a.uuid, a.created_at FROM public.activities a
-    WHERE public.lifetime_class(a.created_at, a.expires_at) = l.class
-      AND a.created_at > now() - l.longest
-      AND a.user_uuid = (SELECT uuid FROM profile)
-      AND a.reply_to_activity_uuid IS NULL
-      AND a.expires_at > now()
-      AND (a.created_at, a.uuid) < (%(cursor_created_at)s::timestamptz, %(cursor_uuid)s::uuid)
-    ORDER BY a.created_at DESC, a.uuid DESC
-    LIMIT %(limit)s + 1
-  ) c
-  ORDER BY c.created_at DESC, c.uuid DESC
-  LIMIT %(limit)s + 1
+  {{ activities/_live_per_lifetime_class |
+     a.user_uuid = (SELECT uuid FROM profile) AND a.reply_to_activity_uuid IS NULL }}
 ), %(limit)s) page;
