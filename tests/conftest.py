@@ -40,10 +40,15 @@ TEMPLATE_DB = "cruddur_template"
 E2E_FIXTURES = {"api", "pooled_api", "moto", "aws_env"}
 E2E_MODULES = {"test_bench", "test_cognito_sync", "test_database_outage", "test_db_scripts", "test_dev",
                "test_faults", "test_gitpod", "test_lambda_deploy", "test_lambda_package",
-               "test_migrations", "test_rds_scripts", "test_scale", "test_secrets"}
+               "test_migrations", "test_rds_scripts", "test_repo_migrations", "test_scale", "test_secrets"}
+# Under pytest-xdist (bin/test: --dist loadgroup) each test file runs on one worker, so its module
+# fixtures start once; the tests of these files share no fixture of their own and go one by one
+# to whichever worker is free, so a long file does not keep one worker busy after the rest end.
+SPREAD_MODULES = {"test_bench", "test_db_scripts", "test_migrations", "test_rds_scripts",
+                  "test_repo_migrations"}
 # The longest test files, longest first: they start first, so the workers end together.
-LONGEST_FIRST = ["test_bench", "test_faults", "test_openapi_contract", "test_fuzz", "test_migrations",
-                 "test_lambda_deploy", "test_dev", "test_rds_scripts"]
+LONGEST_FIRST = ["test_bench", "test_faults", "test_openapi_contract", "test_fuzz", "test_repo_migrations",
+                 "test_lambda_deploy", "test_dev", "test_migrations", "test_rds_scripts"]
 
 
 def _is_loopback(url: str) -> bool:
@@ -119,6 +124,8 @@ def pytest_collection_modifyitems(config, items):
         if (E2E_FIXTURES.intersection(getattr(item, "fixturenames", ()))
                 or item.module.__name__ in E2E_MODULES):
             item.add_marker(pytest.mark.e2e)
+        if config.pluginmanager.hasplugin("xdist") and item.module.__name__ not in SPREAD_MODULES:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
     def rank(item) -> int:
         name = item.module.__name__
@@ -231,6 +238,24 @@ def db(app_db_url):
     with psycopg.connect(app_db_url, autocommit=True) as conn:
         conn.execute("TRUNCATE public.activities, public.users, public.user_crud_expiries")
         yield conn
+
+
+@pytest.fixture
+def database(pg):
+    """A fresh, empty database of its own (the migration tests); yields its URL."""
+    name = "mig_" + os.urandom(4).hex()
+    url = create_database(pg, name)
+    yield url
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """An empty migrations folder (MIGRATIONS_DIR) for one test."""
+    path = tmp_path / "migrations"
+    path.mkdir()
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,12 @@ warn() { printf '%s%s%s\n' "${RED}" "$*" "${RESET}" >&2; }
 # die TEXT: an error on stderr and exit 1.
 die() { warn "error: $*"; exit 1; }
 
+# tool_python: the Python for tools/*.py (standard library only): .venv's when there is one, which
+# starts several times faster than a version manager's python3 shim, else the machine's python3.
+tool_python() {
+  if [[ -x "${VENV}/bin/python" ]]; then "${VENV}/bin/python" "$@"; else python3 "$@"; fi
+}
+
 UV_VERSION="0.13.9"  # the installer, bootstrapped into .venv with pip
 
 # A layer of requirements is the pinned file bin/lock writes for one script, holding every pin of

@@ -15,7 +15,7 @@ use_database() {
     *) die "unknown environment '${DB_ENV}': use ${ENVIRONMENTS}" ;;
   esac
   [[ -n "${!var:-}" ]] || die "${var} is not set (see .env.example)"
-  exports="$(DB_URL="${!var}" DB_URL_NAME="${var}" python3 "${ROOT}/tools/dburl.py")" || exit 1
+  exports="$(DB_URL="${!var}" DB_URL_NAME="${var}" tool_python "${ROOT}/tools/dburl.py")" || exit 1
   eval "${exports}"
   PSQL="$(find_psql)" || die "psql not found: install the PostgreSQL client (e.g. apt-get install postgresql-client) or run bin/dev once"
 }
@@ -43,7 +43,7 @@ run_psql() {
 
 # migrate ARGS...: tools/migrate.py (the migration runner) on the chosen database.
 migrate() {
-  DB_ENV="${DB_ENV}" PSQL="${PSQL}" python3 "${ROOT}/tools/migrate.py" "$@"
+  DB_ENV="${DB_ENV}" PSQL="${PSQL}" tool_python "${ROOT}/tools/migrate.py" "$@"
 }
 
 # run_psql_maintenance ARGS...: psql on the server's `postgres` database (to create or drop ours).
