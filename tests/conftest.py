@@ -41,14 +41,15 @@ E2E_FIXTURES = {"api", "pooled_api", "moto", "aws_env"}
 E2E_MODULES = {"test_bench", "test_cognito_sync", "test_database_outage", "test_db_scripts", "test_dev",
                "test_faults", "test_gitpod", "test_lambda_deploy", "test_lambda_package",
                "test_migrations", "test_rds_scripts", "test_repo_migrations", "test_scale", "test_secrets"}
-# Under pytest-xdist (bin/test: --dist loadgroup) each test file runs on one worker, so its module
+# Under pytest-xdist (bin/test: --dist loadfile) each test file runs on one worker, so its module
 # fixtures start once; the tests of these files share no fixture of their own and go one by one
 # to whichever worker is free, so a long file does not keep one worker busy after the rest end.
-SPREAD_MODULES = {"test_bench", "test_db_scripts", "test_migrations", "test_rds_scripts",
+SPREAD_MODULES = {"test_bench", "test_migrations", "test_rds_scripts",
                   "test_repo_migrations"}
 # The longest test files, longest first: they start first, so the workers end together.
-LONGEST_FIRST = ["test_bench", "test_faults", "test_openapi_contract", "test_fuzz", "test_repo_migrations",
-                 "test_lambda_deploy", "test_dev", "test_migrations", "test_rds_scripts"]
+LONGEST_FIRST = ["test_bench", "test_openapi_contract", "test_repo_migrations", "test_faults", "test_fuzz",
+                 "test_lambda_deploy", "test_db_scripts", "test_cognito_sync", "test_lambda_package",
+                 "test_dev", "test_migrations", "test_rds_scripts"]
 
 
 def _is_loopback(url: str) -> bool:
@@ -124,14 +125,28 @@ def pytest_collection_modifyitems(config, items):
         if (E2E_FIXTURES.intersection(getattr(item, "fixturenames", ()))
                 or item.module.__name__ in E2E_MODULES):
             item.add_marker(pytest.mark.e2e)
-        if config.pluginmanager.hasplugin("xdist") and item.module.__name__ not in SPREAD_MODULES:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
     def rank(item) -> int:
         name = item.module.__name__
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each file's tests stay in their order
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without it (-p no:xdist)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, but the tests of SPREAD_MODULES one by one. (pytest-xdist's loadgroup would
+    say it with marks, but under pytest 9 it no longer groups.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return nodeid if Path(file).stem in SPREAD_MODULES else file
+
+    return FileScheduling(config, log)
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without it (-p no:xdist)
