@@ -61,7 +61,9 @@ ensure_venv() {
   label "installing the ${layer} requirements into .venv (first run, or they changed)"
   ensure_uv
   file="$(requirements_file "${layer}")"
-  "${VENV}/bin/uv" pip install --quiet --python "${VENV}/bin/python" -r "${file}" \
+  # --compile-bytecode: each Python that starts (a server worker, the aws CLI, a test's script)
+  # reads compiled modules, even where PYTHONDONTWRITEBYTECODE keeps Python from writing them
+  "${VENV}/bin/uv" pip install --quiet --compile-bytecode --python "${VENV}/bin/python" -r "${file}" \
     || die "installing ${file} failed"
   sha256sum "${file}" > "${VENV}/.installed-${layer}"
 }
