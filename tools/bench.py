@@ -4,7 +4,7 @@ For each size it builds a database of its own (never the dev one) on a PostgreSQ
 own (bench/data/, git-ignored), with 1,000 users and N activities made in SQL (bench/generate.sql),
 starts the API exactly as production serves it (backend-flask/serve.py: granian, its worker and
 thread counts, as bin/dev and the Docker image start it), warms it, and drives it with wrk over
-127.0.0.1 (16 connections, a fixed duration). In the same run it measures two ceilings:
+127.0.0.1 (16 connections, or --connections, a fixed duration). In the same run it measures two ceilings:
 
 - the database alone: `pgbench -M prepared` running the very SQL file the route runs, with the
   same parameters, at the same concurrency (and the plan mode the API gives that query), half
@@ -71,7 +71,7 @@ from localpg import LocalPostgres, find_bindir, free_port  # noqa: E402
 from localpgbouncer import INSTALL_HINT as PGBOUNCER_HINT  # noqa: E402
 from localpgbouncer import LocalPgBouncer, find_pgbouncer  # noqa: E402
 
-CONNECTIONS = 16
+CONNECTIONS = 16  # wrk's and pgbench's, shared by the API's workers; main() sets --connections
 WRK = os.environ.get("BENCH_WRK", "wrk")  # the tests name a missing one
 WRK_THREADS = 2
 SEARCH_TERM = "coffee"  # in about 4% of the activities (bench/generate.sql)
@@ -176,9 +176,9 @@ class ServerSampler:
     """Samples a server's memory every 0.1 s while a measurement runs, and, until it has seen
     all of wrk's connections open, how its workers share them."""
 
-    def __init__(self, server: Server, connections: int = CONNECTIONS):
+    def __init__(self, server: Server):
         self.server = server
-        self.connections = connections
+        self.connections = CONNECTIONS
         self.split: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -234,7 +234,9 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, seconds: float, script: Path | None = None, connections: int = CONNECTIONS) -> Load:
+def wrk(url: str, seconds: float, script: Path | None = None, connections: int | None = None) -> Load:
+    """wrk for `seconds` at `connections` (the run's CONNECTIONS by default)."""
+    connections = connections or CONNECTIONS
     threads = min(WRK_THREADS, connections)
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
             "--timeout", "5s"]
@@ -280,7 +282,7 @@ def pgbench(bindir: Path, url: str, sql: str, params: dict, seconds: float, plan
     script.write_text(text)
     log_dir = Path(tempfile.mkdtemp(prefix="pgbench-log-", dir=workdir))
     argv = [str(bindir / "pgbench"), "-n", "-M", "prepared", f"-c{CONNECTIONS}",
-            f"-j{WRK_THREADS}", f"-T{max(1, round(seconds))}", "-f", str(script),
+            f"-j{min(WRK_THREADS, CONNECTIONS)}", f"-T{max(1, round(seconds))}", "-f", str(script),
             "--log", f"--log-prefix={log_dir / 'txn'}"]
     for key, value in params.items():
         argv += ["-D", f"{key}={value}"]
@@ -648,8 +650,8 @@ def measure_size(run: Run, pg: LocalPostgres, size: int, cognito: FakeCognito, w
 
 
 def measure_expired(run: Run, pg: LocalPostgres, size: int, cognito: FakeCognito, workdir: Path) -> None:
-    """Every list route on a mostly expired table of `size` activities, at 16 connections as on
-    the live tables. A route that answers errors (a statement timeout) is noted, not measured."""
+    """Every list route on a mostly expired table of `size` activities, at CONNECTIONS as on the
+    live tables. A route that answers errors (a statement timeout) is noted, not measured."""
     dbname = f"cruddur_bench_expired_{size}"
     say(f"{size:,} activities, all but {EXPIRED_TABLE_LIVE} cruds expired: building the database")
     url = build_database(pg, dbname, size, live=EXPIRED_TABLE_LIVE)
@@ -702,7 +704,7 @@ def measure_latencies(run: Run, rows: list[Row], api: Server, baseline: Baseline
 
 def compare_home(run: Run, size: int, api: Server, other: Server, home: Case) -> None:
     """--against: the home page from this checkout's API and the other's, in turns on the same
-    database (wrk, 16 connections, a quarter of the duration each but at least the second wrk
+    database (wrk at CONNECTIONS, a quarter of the duration each but at least the second wrk
     counts in, eight turns each, the first of each pair alternating), as a ratio of the medians:
     a code change's effect, free of the machine's drift between runs."""
     loads: dict[str, list[Load]] = {"this": [], "other": []}
@@ -745,7 +747,7 @@ def pooler_for(pg: LocalPostgres, dbname: str, workdir: Path) -> LocalPgBouncer:
 def measure_api(run: Run, size: int, api: Server, cases: list[Case], workdir: Path,
                 database_alone: Callable[[Case, float], Load],
                 http_alone: Callable[[Case, bytes], Load], alone: bool = True) -> list[Row]:
-    """Each case against the API: wrk at 16 connections (and the workers' peak memory meanwhile),
+    """Each case against the API: wrk at CONNECTIONS (and the workers' peak memory meanwhile),
     then, with `alone`, from a single connection. A case with ceilings has its query run alone in
     the database for half the duration just before the API's measurement and half just after
     (the ceiling is the mean of the two), and its body served by the HTTP stack alone right
@@ -913,7 +915,7 @@ def targets(run: Run) -> list[str]:
                 out.append(f"- {row.case.route} ({row.case.page}) page latency (p50, 1 connection)"
                            f" at {big:,} vs {small:,}: {row.alone.p50_ms:.2f} / {base.alone.p50_ms:.2f}"
                            f" ms = {ratio:.2f}x (target <= 1.5x): {mark(ratio <= 1.5)};"
-                           f" at 16 connections {loaded:.2f}x.")
+                           f" at {CONNECTIONS} connections {loaded:.2f}x.")
         per_size = {size: max(r.worker_rss_mb for r in run.rows if r.size == size)
                     for size in sorted({r.size for r in run.rows})}
         grow = per_size[big] - per_size[small]
@@ -939,7 +941,7 @@ def expired_table(run: Run) -> list[str]:
     lines = ["## A mostly expired table", "",
              f"{size:,} activities, all expired but {EXPIRED_TABLE_LIVE} cruds spread over the 30 days and"
              " their replies (`bench/generate.sql`, `bench.live`), beside the live table of"
-             f" {live_size:,}: wrk, 16 connections.", "",
+             f" {live_size:,}: wrk, {CONNECTIONS} connections.", "",
              "| request | items | live p50 ms | live p99 ms | mostly expired p50 ms |"
              " mostly expired p99 ms | p50 expired / live |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -961,8 +963,9 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
         f" {CONNECTIONS} connections, {run.duration:g} s per measurement;{describe_scheduler()}"
         f" sizes: {', '.join(f'{s:,}' for s in sizes)} activities, 1,000 users.", "",
         *results_table(run), "",
-        "req/s, p50 and p99: wrk against the API, 16 connections. p50 ms, 1 conn: the same",
-        "request from a single connection: the page's own latency, without the queue of 15 others",
+        f"req/s, p50 and p99: wrk against the API, {CONNECTIONS} connections. p50 ms, 1 conn: the same",
+        f"request from a single connection: the page's own latency, without the queue of {CONNECTIONS - 1}"
+        " others",
         "in front of it (what the latency targets compare; at the smallest and the largest size",
         "measured in turns, both APIs up, the median of the turns). pgbench tps: `pgbench -M prepared`",
         "running the route's own SQL file with the same parameters and concurrency (the database",
@@ -971,7 +974,7 @@ def write_results(run: Run, path: Path, sizes: list[int]) -> str:
         "the same size, right after. items: activities in the page (at 1k a notifications page is",
         "not full yet).",
         "Deep page: the page that starts in the middle of the list, through its cursor.",
-        "conns/worker: how the API's workers shared wrk's 16 connections during the measurement",
+        f"conns/worker: how the API's workers shared wrk's {CONNECTIONS} connections during the measurement",
         "(what moves p99 most from run to run: docs/benchmark.md).", "",
         "## Targets", "", *targets(run), "",
         *expired_table(run),
@@ -1003,6 +1006,7 @@ def describe_scheduler() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global CONNECTIONS  # the run's concurrency: set once here, read by every measurement
     parser = argparse.ArgumentParser(prog="bin/bench", description=__doc__.splitlines()[0])
     parser.add_argument("--activities", type=int, default=1_000_000,
                         help="the largest size (default 1,000,000); also measured: 1,000 and"
@@ -1011,6 +1015,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="activities in the mostly expired table, all expired but"
                              f" {EXPIRED_TABLE_LIVE} cruds and their replies (default: --activities;"
                              " 0: no such table)")
+    parser.add_argument("--connections", type=int, default=CONNECTIONS,
+                        help=f"wrk's and pgbench's connections (default {CONNECTIONS})")
     parser.add_argument("--duration", type=float, default=4.0,
                         help="seconds per measurement (default 4)")
     parser.add_argument("--datadir", type=Path, default=BENCH / "data",
@@ -1033,6 +1039,9 @@ def main(argv: list[str] | None = None) -> int:
     if not set(routes) <= set(ROUTES):
         parser.error(f"--routes: each one of {', '.join(ROUTES)}")
     args.output = args.output or BENCH / ("results-pooled.md" if args.pooled else "results.md")
+    if args.connections < 1:
+        parser.error("--connections must be at least 1")
+    CONNECTIONS = args.connections
     if args.activities < 100:
         parser.error("--activities must be at least 100")
     args.expired_size = args.activities if args.expired_size is None else args.expired_size
