@@ -311,7 +311,9 @@ def test_a_run_waits_for_the_lock(database, folder):
     first = subprocess.Popen([str(ROOT / "bin" / "db-migrate")], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
-    while not query(database, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"):
+    # pg_locks is the server's: other tests' migrations, in databases of their own, hold locks too
+    while not query(database, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND database"
+                              " = (SELECT oid FROM pg_database WHERE datname = current_database())"):
         assert time.monotonic() < deadline and first.poll() is None
         time.sleep(0.05)
     second = run("db-migrate", url=database, folder=folder)
@@ -323,8 +325,9 @@ def test_a_run_waits_for_the_lock(database, folder):
 # -- locks: lock_timeout, retries, no-transaction migrations ---------------------------------------
 
 def lock_waiters(url: str, table: str) -> int:
-    """Sessions waiting for a lock on `table`."""
-    return query(url, "SELECT count(*) FROM pg_locks WHERE relation = to_regclass(%s) AND NOT granted",
+    """Sessions waiting for a lock on `table` (of this database: pg_locks shows the server's)."""
+    return query(url, "SELECT count(*) FROM pg_locks WHERE relation = to_regclass(%s) AND NOT granted"
+                      " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                  table)[0][0]
 
 
