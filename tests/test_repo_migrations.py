@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -118,25 +119,32 @@ def test_rows_survive_every_repo_migration(database, folder):
         assert {row["handle"]: row["bio"] for row in before["users"]} == {"alice": None, "bob": None}
 
 
+def migrate_up_to(name: str, url: str, folder: Path) -> tuple[tuple[str, str], str]:
+    """The repository's migrations before `name` applied to `url`; returns `name`'s (version, name)
+    and the version applied last."""
+    migrations = repo_migrations()
+    index = [n for _, n in migrations].index(name)
+    for migration in migrations[:index]:
+        copy_migration(*migration, folder)
+    run("db-migrate", url=url, folder=folder)
+    return migrations[index], migrations[index - 1][0]
+
+
 def test_case_insensitive_handles_refuse_handles_that_differ_only_in_case(database, folder):
     """users_handle_case_insensitive on a database holding `ChrisFenton` and `chrisfenton`: it
     names them, changes nothing, and applies once one is renamed."""
-    migrations = repo_migrations()
-    index = [name for _, name in migrations].index("users_handle_case_insensitive")
-    for version, name in migrations[:index]:
-        copy_migration(version, name, folder)
-    run("db-migrate", url=database, folder=folder)
+    target, applied = migrate_up_to("users_handle_case_insensitive", database, folder)
     with psycopg.connect(database, autocommit=True) as conn:
         for handle in ("ChrisFenton", "chrisfenton", "bayko", "Alice", "ALICE"):
             conn.execute("INSERT INTO users (display_name, email, handle) VALUES ('N', 'e@x.test', %s)",
                          (handle,))
-    copy_migration(*migrations[index], folder)
+    copy_migration(*target, folder)
 
     result = run("db-migrate", url=database, folder=folder, expect=1)
 
     assert "handles that differ only in case: 'ALICE', 'Alice'; 'ChrisFenton', 'chrisfenton'" in result.stderr
     assert "rename all but one of each" in result.stderr
-    assert versions(database)[-1] == migrations[index - 1][0]
+    assert versions(database)[-1] == applied
     assert query(database, "SELECT to_regclass('public.users_handle_lower_key')") == [(None,)]
 
     query(database, "UPDATE users SET handle = handle || '2' WHERE handle IN ('ChrisFenton', 'ALICE')"
@@ -149,22 +157,18 @@ def test_case_insensitive_handles_refuse_handles_that_differ_only_in_case(databa
 def test_profile_limits_name_the_users_over_them_and_change_nothing(database, folder):
     """users_profile_limits on a database holding a display name or a bio over the new limits: it
     names their users, changes nothing, and applies once they are shortened."""
-    migrations = repo_migrations()
-    index = [name for _, name in migrations].index("users_profile_limits")
-    for version, name in migrations[:index]:
-        copy_migration(version, name, folder)
-    run("db-migrate", url=database, folder=folder)
+    target, applied = migrate_up_to("users_profile_limits", database, folder)
     with psycopg.connect(database, autocommit=True) as conn:
         for handle, display_name, bio in (("ann", "Ann", None), ("zed", "Z" * 51, None),
                                           ("bea", "Bea", "b" * 161)):
             conn.execute("INSERT INTO users (display_name, email, handle, bio)"
                          " VALUES (%s, 'e@x.test', %s, %s)", (display_name, handle, bio))
-    copy_migration(*migrations[index], folder)
+    copy_migration(*target, folder)
 
     result = run("db-migrate", url=database, folder=folder, expect=1)
 
     assert "whose bio is over 160: 'bea', 'zed'" in result.stderr
-    assert versions(database)[-1] == migrations[index - 1][0]
+    assert versions(database)[-1] == applied
     query(database, "UPDATE users SET display_name = left(display_name, 50), bio = left(bio, 160)"
                     " RETURNING 1")
     run("db-migrate", url=database, folder=folder)
