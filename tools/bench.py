@@ -64,7 +64,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(BACKEND))
 
 from fake_cognito import FakeCognito  # noqa: E402
-from lib.paging import NEWEST_FIRST_START, OLDEST_FIRST_START, encode_cursor  # noqa: E402
+from lib.paging import NEWEST_FIRST_START, OLDEST_FIRST_START, decode_cursor, encode_cursor  # noqa: E402
 from lib.queries import load_query  # noqa: E402
 from lib.settings import Settings  # noqa: E402
 from localpg import LocalPostgres, find_bindir, free_port  # noqa: E402
@@ -405,12 +405,6 @@ def middle_cursor(conn, where: str, params: dict) -> str | None:
     return encode_cursor(row[0].isoformat(), str(row[1]))
 
 
-def decode(cursor: str) -> tuple[str, str]:
-    from lib.paging import decode_cursor
-
-    return decode_cursor(cursor)
-
-
 def cases_for(url: str, cognito: FakeCognito) -> list[Case]:
     """The requests to measure, and the SQL parameters each one binds."""
     from services.search_activities import like_pattern
@@ -461,7 +455,7 @@ def cases_for(url: str, cognito: FakeCognito) -> list[Case]:
         cases.append(Case(route, "first", path, sql_name, {**params, "limit": PAGE, **start},
                           token=auth, ceilings=route != "notifications"))
         if deep[route]:
-            created_at, row_uuid = decode(deep[route])
+            created_at, row_uuid = decode_cursor(deep[route])  # as the API binds it
             sep = "&" if "?" in path else "?"
             cases.append(Case(route, "deep", f"{path}{sep}cursor={deep[route]}", sql_name,
                               {**params, "limit": PAGE, "cursor_created_at": created_at,

@@ -55,10 +55,11 @@ def _part(match: re.Match) -> str:
     text = match.string
     indent = text[text.rfind("\n", 0, match.start()) + 1:match.start()]
     condition = re.sub(r"\s*\n\s*", " ", match.group(2))
-    lines = [line for line in _read(match.group(1)).splitlines() if not line.startswith("--")]
-    if "{{ where }}" not in "\n".join(lines):
+    lines = _read(match.group(1)).splitlines()
+    part = f"\n{indent}".join(line for line in lines if not line.startswith("--"))
+    if "{{ where }}" not in part:
         raise ValueError(f"db/sql/{match.group(1)}.sql has no {{{{ where }}}} for a condition")
-    return f"\n{indent}".join(lines).replace("{{ where }}", f"({condition})")
+    return part.replace("{{ where }}", f"({condition})")
 
 
 def _read(name: str) -> str:
